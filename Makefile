@@ -1,0 +1,19 @@
+# medreserve: PGXS build and test driver
+EXTENSION = medreserve
+MODULE_big = medreserve
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+DATA = $(wildcard sql/medreserve--*.sql)
+PGFILEDESC = "medreserve - appointment booking engine for clinics"
+
+PG_CPPFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+# Each suite gets its own throwaway server (make installcheck) with the
+# settings it needs.
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/medreserve--%,$(wildcard sql/*.sql))))
+REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/regress.conf --load-extension=medreserve
+ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
+ISOLATION_OPTS = --temp-instance=./tmp_check_iso --temp-config=test/isolation.conf --load-extension=medreserve
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

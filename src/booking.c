@@ -1,0 +1,386 @@
+/*-------------------------------------------------------------------------
+ *
+ * booking.c
+ *	  Book, hold, confirm and cancel: the state changes of a booking.
+ *
+ * Booking or holding locks the requested slot rows FOR UPDATE in ascending
+ * id order, then looks at what occupies them in a fresh snapshot: a live
+ * booking refuses the call with 23505, a lapsed hold is marked FAILED and
+ * its slots released on the spot.  Only then are the booking and its
+ * booking_slots rows inserted.  UNIQUE (booking_slots.slot_id) stays as the
+ * last line of defence should anything bypass this protocol.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type_d.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
+
+#include "medreserve.h"
+
+PG_FUNCTION_INFO_V1(medreserve_book_slot);
+PG_FUNCTION_INFO_V1(medreserve_book_slots);
+PG_FUNCTION_INFO_V1(medreserve_hold_slot);
+PG_FUNCTION_INFO_V1(medreserve_hold_slots);
+PG_FUNCTION_INFO_V1(medreserve_confirm);
+PG_FUNCTION_INFO_V1(medreserve_cancel);
+
+typedef enum ReserveKind
+{
+	RESERVE_BOOK,				/* CONFIRMED at once */
+	RESERVE_HOLD				/* PENDING until medreserve.hold_duration */
+} ReserveKind;
+
+/* Column of the current SPI result row, which the statements never leave NULL. */
+static Datum
+result_column(int row, int column)
+{
+	bool		isnull;
+	Datum		value;
+
+	value = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+						  column, &isnull);
+	if (isnull)
+		elog(ERROR, "unexpected null in column %d of a medreserve query", column);
+	return value;
+}
+
+/*
+ * Copy the first row of the current SPI result into the caller's memory as
+ * a datum of the function's declared row type (medreserve.bookings).
+ */
+static Datum
+copy_booking_row(FunctionCallInfo fcinfo, MemoryContext caller_cxt)
+{
+	TupleDesc	result_desc;
+	MemoryContext spi_cxt;
+	Datum		row;
+
+	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (result_desc->natts != SPI_tuptable->tupdesc->natts)
+		elog(ERROR, "medreserve.bookings does not match the row the query returned");
+
+	spi_cxt = MemoryContextSwitchTo(caller_cxt);
+	row = heap_copy_tuple_as_datum(SPI_tuptable->vals[0], result_desc);
+	MemoryContextSwitchTo(spi_cxt);
+	return row;
+}
+
+/*
+ * Lock the slots (ids sorted ascending) and check that they can be booked:
+ * they exist (PT404), belong to one doctor (22023) and have not started
+ * (PT409).  Returns the id of the earliest slot.
+ */
+static int32
+lock_bookable_slots(const int32 *ids, int nslots, Datum id_array)
+{
+	int32		doctor_id = 0;
+	int32		earliest_slot = 0;
+	TimestampTz earliest_start = 0;
+
+	medreserve_execute(PLAN_LOCK_SLOTS, &id_array, NULL, SPI_OK_SELECT);
+
+	for (int i = 0; i < nslots; i++)
+	{
+		/* both lists are sorted, so the first mismatch is a missing slot */
+		if (i >= (int) SPI_processed ||
+			DatumGetInt32(result_column(i, 1)) != ids[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_MEDRESERVE_NOT_FOUND),
+					 errmsg("slot %d does not exist", ids[i]),
+					 errhidestmt(true)));
+	}
+
+	for (int i = 0; i < nslots; i++)
+	{
+		int32		row_doctor = DatumGetInt32(result_column(i, 2));
+		TimestampTz start = DatumGetTimestampTz(result_column(i, 3));
+
+		if (i == 0)
+			doctor_id = row_doctor;
+		else if (row_doctor != doctor_id)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("slots of different doctors cannot be booked together"),
+					 errdetail("Slot %d belongs to doctor %d, slot %d to doctor %d.",
+							   ids[0], doctor_id, ids[i], row_doctor),
+					 errhint("Make one booking per doctor."),
+					 errhidestmt(true)));
+
+		if (DatumGetBool(result_column(i, 4)))
+			ereport(ERROR,
+					(errcode(ERRCODE_MEDRESERVE_CONFLICT),
+					 errmsg("slot %d has already started", ids[i]),
+					 errdetail("It started at %s.", timestamptz_to_str(start)),
+					 errhint("Only future slots can be booked."),
+					 errhidestmt(true)));
+
+		if (i == 0 || start < earliest_start)
+		{
+			earliest_start = start;
+			earliest_slot = ids[i];
+		}
+	}
+	return earliest_slot;
+}
+
+/*
+ * Refuse with 23505 if a live booking occupies one of the locked slots.
+ * Lapsed holds found on them are marked FAILED and their slots released when
+ * release_lapsed is true (else they refuse too); returns how many were found.
+ */
+static int
+refuse_occupied_slots(Datum id_array, bool release_lapsed)
+{
+	Datum	   *lapsed_ids;
+	int			nlapsed = 0;
+	Datum		lapsed_array;
+
+	medreserve_execute(PLAN_SLOT_OCCUPANTS, &id_array, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return 0;
+
+	lapsed_ids = palloc(sizeof(Datum) * SPI_processed);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		int32		slot_id = DatumGetInt32(result_column(row, 1));
+		char	   *status = TextDatumGetCString(result_column(row, 3));
+		bool		isnull;
+		Datum		expires_at = SPI_getbinval(SPI_tuptable->vals[row],
+											   SPI_tuptable->tupdesc, 4, &isnull);
+		bool		lapsed = DatumGetBool(result_column(row, 5));
+
+		if (lapsed && release_lapsed)
+		{
+			lapsed_ids[nlapsed++] = result_column(row, 2);
+			continue;
+		}
+		if (strcmp(status, "PENDING") == 0 && !isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("slot %d is already held", slot_id),
+					 errdetail("Another patient holds it until %s.",
+							   timestamptz_to_str(DatumGetTimestampTz(expires_at))),
+					 errhint("Choose another slot, or try again after the hold lapses."),
+					 errhidestmt(true)));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("slot %d is already booked", slot_id),
+				 errhint("Choose another slot."),
+				 errhidestmt(true)));
+	}
+
+	lapsed_array = PointerGetDatum(construct_array(lapsed_ids, nlapsed, INT4OID,
+												   sizeof(int32), true, TYPALIGN_INT));
+	medreserve_execute(PLAN_RELEASE_DEAD_HOLDS, &lapsed_array, NULL, SPI_OK_SELECT);
+	return nlapsed;
+}
+
+/*
+ * The common path of book and hold.  ids are sorted ascending and distinct.
+ */
+static Datum
+reserve_slots(FunctionCallInfo fcinfo, const int32 *ids, int nslots,
+			  const char *patient_name, const char *patient_email,
+			  ReserveKind kind)
+{
+	MemoryContext caller_cxt = CurrentMemoryContext;
+	Datum	   *id_datums = palloc(sizeof(Datum) * nslots);
+	Datum		id_array;
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		booking;
+
+	for (int i = 0; i < nslots; i++)
+		id_datums[i] = Int32GetDatum(ids[i]);
+	id_array = PointerGetDatum(construct_array(id_datums, nslots, INT4OID,
+											   sizeof(int32), true, TYPALIGN_INT));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	values[0] = Int32GetDatum(lock_bookable_slots(ids, nslots, id_array));
+
+	/*
+	 * If lapsed holds were released, look again: a hold confirmed meanwhile
+	 * by a transaction older than its expiry was not released and must win.
+	 */
+	if (refuse_occupied_slots(id_array, true) > 0)
+		(void) refuse_occupied_slots(id_array, false);
+
+	values[1] = CStringGetTextDatum(patient_name);
+	if (patient_email != NULL)
+		values[2] = CStringGetTextDatum(patient_email);
+	else
+		nulls[2] = 'n';
+	if (kind == RESERVE_HOLD)
+	{
+		values[3] = CStringGetTextDatum("PENDING");
+		values[4] = Float8GetDatum((double) medreserve_hold_duration_s);
+	}
+	else
+	{
+		values[3] = CStringGetTextDatum("CONFIRMED");
+		nulls[4] = 'n';
+	}
+	values[5] = id_array;
+
+	medreserve_execute(PLAN_INSERT_BOOKING, values, nulls, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "inserting a booking returned " UINT64_FORMAT " rows", SPI_processed);
+	booking = copy_booking_row(fcinfo, caller_cxt);
+
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	return booking;
+}
+
+/*
+ * Read the arguments shared by book and hold: slot id or ids, patient name,
+ * optional email.  Everything is checked before any row is locked.
+ */
+static Datum
+reserve_from_args(FunctionCallInfo fcinfo, bool many_slots, ReserveKind kind)
+{
+	int32	   *ids;
+	int			nslots;
+	char	   *patient_name;
+	char	   *patient_email = NULL;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", many_slots ? "slot_ids" : "slot_id"),
+				 errhidestmt(true)));
+	if (many_slots)
+		nslots = medreserve_check_slot_ids(PG_GETARG_ARRAYTYPE_P(0), &ids);
+	else
+	{
+		ids = palloc(sizeof(int32));
+		ids[0] = PG_GETARG_INT32(0);
+		nslots = 1;
+	}
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("patient_name must not be null"),
+				 errhidestmt(true)));
+	patient_name = medreserve_check_patient_name(PG_GETARG_TEXT_PP(1));
+	if (!PG_ARGISNULL(2))
+		patient_email = medreserve_check_patient_email(PG_GETARG_TEXT_PP(2));
+
+	return reserve_slots(fcinfo, ids, nslots, patient_name, patient_email, kind);
+}
+
+Datum
+medreserve_book_slot(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(reserve_from_args(fcinfo, false, RESERVE_BOOK));
+}
+
+Datum
+medreserve_book_slots(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(reserve_from_args(fcinfo, true, RESERVE_BOOK));
+}
+
+Datum
+medreserve_hold_slot(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(reserve_from_args(fcinfo, false, RESERVE_HOLD));
+}
+
+Datum
+medreserve_hold_slots(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(reserve_from_args(fcinfo, true, RESERVE_HOLD));
+}
+
+/*
+ * Explain why confirm or cancel changed nothing: the booking does not exist
+ * (PT404), or its state forbids the change (PT409).
+ */
+static void
+refuse_booking_change(int32 booking_id, bool confirming)
+{
+	Datum		arg = Int32GetDatum(booking_id);
+	char	   *status;
+
+	medreserve_execute(PLAN_BOOKING_STATE, &arg, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MEDRESERVE_NOT_FOUND),
+				 errmsg("booking %d does not exist", booking_id),
+				 errhidestmt(true)));
+
+	status = TextDatumGetCString(result_column(0, 1));
+	if (confirming && strcmp(status, "PENDING") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MEDRESERVE_CONFLICT),
+				 errmsg("booking %d has expired", booking_id),
+				 errdetail("Its hold lapsed at %s.",
+						   timestamptz_to_str(DatumGetTimestampTz(result_column(0, 2)))),
+				 errhint("Hold or book the slot again."),
+				 errhidestmt(true)));
+	if (confirming)
+		ereport(ERROR,
+				(errcode(ERRCODE_MEDRESERVE_CONFLICT),
+				 errmsg("booking %d is not pending", booking_id),
+				 errdetail("Its status is %s; only a pending hold can be confirmed.", status),
+				 errhidestmt(true)));
+	ereport(ERROR,
+			(errcode(ERRCODE_MEDRESERVE_CONFLICT),
+			 errmsg("booking %d cannot be cancelled", booking_id),
+			 errdetail("Its status is %s; only pending or confirmed bookings can be cancelled.",
+					   status),
+			 errhidestmt(true)));
+}
+
+/*
+ * Confirm or cancel one booking.  Both lock just the booking row (the UPDATE
+ * does), so they never wait for slot locks; the sweep skips a row they hold.
+ */
+static Datum
+change_booking(FunctionCallInfo fcinfo, bool confirming)
+{
+	MemoryContext caller_cxt = CurrentMemoryContext;
+	int32		booking_id = medreserve_check_booking_id(fcinfo, 0);
+	Datum		arg = Int32GetDatum(booking_id);
+	Datum		booking;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	if (confirming)
+		medreserve_execute(PLAN_CONFIRM, &arg, NULL, SPI_OK_UPDATE_RETURNING);
+	else
+		medreserve_execute(PLAN_CANCEL, &arg, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		refuse_booking_change(booking_id, confirming);
+	booking = copy_booking_row(fcinfo, caller_cxt);
+
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	return booking;
+}
+
+Datum
+medreserve_confirm(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(change_booking(fcinfo, true));
+}
+
+Datum
+medreserve_cancel(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(change_booking(fcinfo, false));
+}

@@ -1,0 +1,46 @@
+/*-------------------------------------------------------------------------
+ *
+ * medreserve.c
+ *	  Module entry point of medreserve: settings.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "medreserve.h"
+
+PG_MODULE_MAGIC;
+
+int			medreserve_hold_duration_s = 120;
+int			medreserve_expire_batch_size = 1000;
+
+void		_PG_init(void);
+
+/*
+ * Define the settings.  Both are per-session (USERSET): an application may
+ * ask for longer holds in one session without affecting others.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("medreserve.hold_duration",
+							"How long a hold keeps its slots before it lapses.",
+							"Applies to holds taken after the change.",
+							&medreserve_hold_duration_s,
+							120, 1, 7 * 24 * 3600,
+							PGC_USERSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medreserve.expire_batch_size",
+							"How many lapsed holds medreserve_expire() settles per statement.",
+							"The sweep repeats batches until none is left; smaller batches hold fewer row locks at once.",
+							&medreserve_expire_batch_size,
+							1000, 1, 1000000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("medreserve");
+}

@@ -1,0 +1,57 @@
+/*-------------------------------------------------------------------------
+ *
+ * medreserve.h
+ *	  Declarations shared by the C files of the medreserve extension.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDRESERVE_H
+#define MEDRESERVE_H
+
+#include "fmgr.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+
+/* SQLSTATEs of the API that PostgreSQL has no name for (PostgREST's PTxyz). */
+#define ERRCODE_MEDRESERVE_NOT_FOUND	MAKE_SQLSTATE('P','T','4','0','4')
+#define ERRCODE_MEDRESERVE_CONFLICT		MAKE_SQLSTATE('P','T','4','0','9')
+
+/* The most slots a single booking may cover: a long day of short slots. */
+#define MEDRESERVE_MAX_SLOTS_PER_BOOKING	100
+
+/* Longest patient name, in characters, and email, in bytes (RFC 5321). */
+#define MEDRESERVE_MAX_NAME_CHARS	200
+#define MEDRESERVE_MAX_EMAIL_BYTES	254
+
+/* Settings (medreserve.c) */
+extern int	medreserve_hold_duration_s;
+extern int	medreserve_expire_batch_size;
+
+/*
+ * Every SQL statement the extension runs.  Each is prepared on first use in
+ * a backend and kept for the backend's life (plans.c).
+ */
+typedef enum MedreservePlanId
+{
+	PLAN_LOCK_SLOTS,
+	PLAN_SLOT_OCCUPANTS,
+	PLAN_RELEASE_DEAD_HOLDS,
+	PLAN_INSERT_BOOKING,
+	PLAN_CONFIRM,
+	PLAN_CANCEL,
+	PLAN_BOOKING_STATE,
+	PLAN_EXPIRE_BATCH,
+	NUM_MEDRESERVE_PLANS
+} MedreservePlanId;
+
+/* plans.c */
+extern void medreserve_execute(MedreservePlanId id, Datum *values,
+							   const char *nulls, int expected_result);
+
+/* validate.c */
+extern char *medreserve_check_patient_name(text *name);
+extern char *medreserve_check_patient_email(text *email);
+extern int	medreserve_check_slot_ids(ArrayType *slot_ids, int32 **sorted_ids);
+extern int32 medreserve_check_booking_id(FunctionCallInfo fcinfo, int argno);
+
+#endif							/* MEDRESERVE_H */

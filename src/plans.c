@@ -1,0 +1,175 @@
+/*-------------------------------------------------------------------------
+ *
+ * plans.c
+ *	  The SQL statements of medreserve, prepared once per backend and kept.
+ *
+ * All SQL text lives here, in one table, so a reviewer can read every
+ * statement the extension runs in one place.  Values are always passed as
+ * $n parameters; tables are schema-qualified because the API functions pin
+ * search_path to pg_catalog.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type_d.h"
+#include "executor/spi.h"
+
+#include "medreserve.h"
+
+#define MAX_PLAN_ARGS 6
+
+typedef struct MedreserveStatement
+{
+	const char *name;			/* for error messages */
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[MAX_PLAN_ARGS];
+} MedreserveStatement;
+
+static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
+	[PLAN_LOCK_SLOTS] = {
+		/*
+		 * ORDER BY sits below the row locking, so the rows are locked in
+		 * ascending id order and two multi-slot bookings cannot deadlock.
+		 */
+		"lock slots",
+		"SELECT id, doctor_id, start_time, start_time <= now() AS started"
+		"  FROM medreserve.slots WHERE id = ANY ($1)"
+		"  ORDER BY id FOR UPDATE",
+		1, {INT4ARRAYOID}
+	},
+	[PLAN_SLOT_OCCUPANTS] = {
+		/* Runs after the slot locks are held, in a fresh snapshot. */
+		"find slot occupants",
+		"SELECT bs.slot_id, b.id, b.status, b.expires_at,"
+		"       b.status = 'PENDING' AND b.expires_at <= now() AS lapsed"
+		"  FROM medreserve.booking_slots bs"
+		"  JOIN medreserve.bookings b ON b.id = bs.booking_id"
+		"  WHERE bs.slot_id = ANY ($1)"
+		"  ORDER BY bs.slot_id",
+		1, {INT4ARRAYOID}
+	},
+	[PLAN_RELEASE_DEAD_HOLDS] = {
+		/*
+		 * The status test is repeated so that a hold confirmed meanwhile
+		 * (by a transaction that began before it lapsed) is left alone.
+		 */
+		"release lapsed holds",
+		"WITH failed AS ("
+		"  UPDATE medreserve.bookings SET status = 'FAILED', updated_at = now()"
+		"   WHERE id = ANY ($1) AND status = 'PENDING' AND expires_at <= now()"
+		"   RETURNING id),"
+		" released AS ("
+		"  DELETE FROM medreserve.booking_slots bs USING failed"
+		"   WHERE bs.booking_id = failed.id)"
+		"SELECT count(*)::integer FROM failed",
+		1, {INT4ARRAYOID}
+	},
+	[PLAN_INSERT_BOOKING] = {
+		"insert booking",
+		"WITH b AS ("
+		"  INSERT INTO medreserve.bookings"
+		"         (slot_id, patient_name, patient_email, status, expires_at)"
+		"  VALUES ($1, $2, $3, $4, now() + $5 * interval '1 second')"
+		"  RETURNING *),"
+		" s AS ("
+		"  INSERT INTO medreserve.booking_slots (booking_id, slot_id)"
+		"  SELECT b.id, u.slot_id FROM b, unnest($6::integer[]) AS u(slot_id))"
+		"SELECT * FROM b",
+		6, {INT4OID, TEXTOID, TEXTOID, TEXTOID, FLOAT8OID, INT4ARRAYOID}
+	},
+	[PLAN_CONFIRM] = {
+		"confirm booking",
+		"UPDATE medreserve.bookings"
+		"   SET status = 'CONFIRMED', expires_at = NULL, updated_at = now()"
+		" WHERE id = $1 AND status = 'PENDING' AND expires_at > now()"
+		" RETURNING *",
+		1, {INT4OID}
+	},
+	[PLAN_CANCEL] = {
+		"cancel booking",
+		"WITH c AS ("
+		"  UPDATE medreserve.bookings SET status = 'CANCELLED', updated_at = now()"
+		"   WHERE id = $1 AND status IN ('PENDING', 'CONFIRMED')"
+		"   RETURNING *),"
+		" released AS ("
+		"  DELETE FROM medreserve.booking_slots bs USING c"
+		"   WHERE bs.booking_id = c.id)"
+		"SELECT * FROM c",
+		1, {INT4OID}
+	},
+	[PLAN_BOOKING_STATE] = {
+		/* Only used to explain a refusal, so it needs no lock. */
+		"read booking state",
+		"SELECT status, expires_at FROM medreserve.bookings WHERE id = $1",
+		1, {INT4OID}
+	},
+	[PLAN_EXPIRE_BATCH] = {
+		/*
+		 * SKIP LOCKED: a hold being confirmed or released by a booking right
+		 * now is theirs to settle; the sweep never waits for anyone.
+		 */
+		"expire lapsed holds",
+		"WITH lapsed AS ("
+		"  SELECT id FROM medreserve.bookings"
+		"   WHERE status = 'PENDING' AND expires_at <= now()"
+		"   ORDER BY expires_at LIMIT $1"
+		"   FOR UPDATE SKIP LOCKED),"
+		" failed AS ("
+		"  UPDATE medreserve.bookings b SET status = 'FAILED', updated_at = now()"
+		"    FROM lapsed WHERE b.id = lapsed.id"
+		"   RETURNING b.id),"
+		" released AS ("
+		"  DELETE FROM medreserve.booking_slots bs USING failed"
+		"   WHERE bs.booking_id = failed.id"
+		"   RETURNING bs.slot_id)"
+		"SELECT (SELECT count(*) FROM failed)::integer,"
+		"       (SELECT count(*) FROM released)::integer",
+		1, {INT4OID}
+	},
+};
+
+static SPIPlanPtr kept_plans[NUM_MEDRESERVE_PLANS];
+
+/*
+ * Return the kept plan of a statement, preparing it on first use.  The plan
+ * cache revalidates kept plans when the tables change (or the extension is
+ * dropped and created again), so keeping them for the backend's life is safe.
+ */
+static SPIPlanPtr
+get_plan(MedreservePlanId id)
+{
+	const MedreserveStatement *stmt = &statements[id];
+	SPIPlanPtr	plan;
+
+	if (kept_plans[id] != NULL)
+		return kept_plans[id];
+
+	plan = SPI_prepare(stmt->sql, stmt->nargs, (Oid *) stmt->argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for statement \"%s\": %s",
+			 stmt->name, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed for statement \"%s\"", stmt->name);
+	kept_plans[id] = plan;
+	return plan;
+}
+
+/*
+ * Run one of the statements (SPI must be connected) and insist on the result
+ * code the caller expects; results are left in SPI_tuptable/SPI_processed.
+ * read_only is false so each statement takes a fresh snapshot and sees rows
+ * committed while we waited for a lock.
+ */
+void
+medreserve_execute(MedreservePlanId id, Datum *values, const char *nulls,
+				   int expected_result)
+{
+	int			rc;
+
+	rc = SPI_execute_plan(get_plan(id), values, nulls, false, 0);
+	if (rc != expected_result)
+		elog(ERROR, "SPI_execute_plan failed for statement \"%s\": %s",
+			 statements[id].name, SPI_result_code_string(rc));
+}

@@ -1,0 +1,86 @@
+# Shared helpers of the medreserve scripts (sourced, not run).
+# Everything here runs on a fresh Debian 12 machine as root, or as a user
+# with sudo who already has the packages.
+
+set -euo pipefail
+
+MR_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MR_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib-15
+             postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
+             make gcc curl)
+export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PGBIN=/usr/lib/postgresql/15/bin
+
+mr_say() { printf '\n== %s\n' "$*"; }
+
+# Install the Debian packages that are missing (apt-get update only if needed).
+mr_install_packages() {
+    local missing=()
+    for p in "${MR_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    mr_say "installing ${missing[*]}"
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Build warning-free (-Werror) and install into the server's directories.
+mr_build_install() {
+    mr_say "building and installing medreserve"
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    make -C "$MR_TOP" -s PG_CONFIG="$PG_CONFIG"
+    $sudo make -C "$MR_TOP" -s install PG_CONFIG="$PG_CONFIG" >/dev/null
+}
+
+# Run a command as the postgres user when we are root (initdb refuses root).
+mr_as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# A scratch folder the server user may write, removed by mr_cleanup.
+mr_make_workdir() {
+    MR_WORK=$(mktemp -d /tmp/medreserve.XXXXXX)
+    chmod 755 "$MR_WORK"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$MR_WORK"
+    return 0
+}
+
+# mr_cluster_start PORT [extra postgresql.conf lines...]
+# A throwaway cluster in $MR_WORK/data, socket in $MR_WORK, also on 127.0.0.1.
+mr_cluster_start() {
+    local port=$1; shift
+    MR_DATA=$MR_WORK/data
+    export PGHOST=$MR_WORK PGPORT=$port PGUSER=postgres PGDATABASE=postgres
+    mr_as_pg "$PGBIN/initdb" -D "$MR_DATA" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null
+    {
+        echo "port = $port"
+        echo "unix_socket_directories = '$MR_WORK'"
+        echo "listen_addresses = '127.0.0.1'"
+        echo "timezone = 'UTC'"
+        echo "max_connections = 200"
+        for line in "$@"; do echo "$line"; done
+    } | mr_as_pg tee -a "$MR_DATA/postgresql.conf" >/dev/null
+    mr_as_pg "$PGBIN/pg_ctl" -D "$MR_DATA" -l "$MR_WORK/server.log" -w -t 60 start >/dev/null
+}
+
+mr_cluster_stop() {
+    if [ -n "${MR_DATA:-}" ] && [ -f "$MR_DATA/postmaster.pid" ]; then
+        mr_as_pg "$PGBIN/pg_ctl" -D "$MR_DATA" -m fast -w stop >/dev/null || true
+    fi
+}
+
+mr_cleanup() {
+    mr_cluster_stop
+    if [ -n "${MR_WORK:-}" ] && [ -z "${MR_KEEP:-}" ]; then rm -rf "$MR_WORK"; fi
+}
+
+# Pick a free TCP port on loopback, starting from $1.
+mr_free_port() {
+    local port=$1
+    while (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; do port=$((port + 1)); done
+    echo "$port"
+}
+
+mr_psql() { mr_as_pg "$PGBIN/psql" -X -v ON_ERROR_STOP=1 -q "$@"; }
