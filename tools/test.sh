@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Set everything up on a fresh Debian 12 machine and run every test suite:
+# pg_regress and isolation specs (each on its own throwaway server), then
+# pgTAP and the many-client race on one more throwaway cluster.
+# Prints one line per suite and a closing "N passed, N failed".
+source "$(dirname "$0")/lib.sh"
+
+mr_install_packages
+mr_build_install
+
+passed=0; failed=0; failed_names=()
+run_suite() {
+    local name=$1; shift
+    mr_say "suite: $name"
+    local start=$SECONDS
+    if "$@"; then
+        passed=$((passed + 1)); echo "-- $name: ok ($((SECONDS - start)) s)"
+    else
+        failed=$((failed + 1)); failed_names+=("$name"); echo "-- $name: FAILED ($((SECONDS - start)) s)"
+    fi
+}
+
+# pg_regress writes results/ into the tree and the server runs as postgres.
+[ "$(id -u)" -eq 0 ] && chown -R postgres: "$MR_TOP"
+
+regress_and_isolation() {
+    if ! mr_as_pg make -C "$MR_TOP" -s installcheck PG_CONFIG="$PG_CONFIG"; then
+        cat "$MR_TOP"/regression.diffs "$MR_TOP"/output_iso/regression.diffs 2>/dev/null | head -200
+        return 1
+    fi
+}
+run_suite "pg_regress + isolation" regress_and_isolation
+
+mr_make_workdir
+trap mr_cleanup EXIT
+port=$(mr_free_port 54600)
+mr_say "starting a throwaway cluster on port $port ($MR_WORK)"
+mr_cluster_start "$port" "shared_preload_libraries = 'medreserve'"
+
+run_suite "pgTAP" bash "$MR_TOP/test/run_pgtap.sh"
+run_suite "race" bash "$MR_TOP/test/race.sh"
+
+mr_cleanup
+trap - EXIT
+echo
+[ $failed -eq 0 ] || echo "failed suites: ${failed_names[*]}"
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
