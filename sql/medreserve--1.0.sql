@@ -132,3 +132,212 @@ LANGUAGE c VOLATILE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.medreserve_expire() IS
 'Mark every lapsed hold FAILED and release its slots, in batches that skip rows locked by others; returns how many holds lapsed';
+
+/* Metrics (C, src/stats.c), health and scheduling */
+
+CREATE FUNCTION @extschema@.medreserve_counters(
+    OUT bookings_confirmed bigint,
+    OUT holds_taken bigint,
+    OUT holds_confirmed bigint,
+    OUT holds_expired bigint,
+    OUT holds_released_lazily bigint,
+    OUT cancellations bigint,
+    OUT refused_slot_taken bigint,
+    OUT refused_not_found bigint,
+    OUT refused_invalid_input bigint,
+    OUT refused_state_conflict bigint,
+    OUT stats_reset timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'medreserve_counters'
+LANGUAGE c STABLE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_counters() IS
+'Booking counters from shared memory since the last reset; no row when medreserve is not in shared_preload_libraries';
+
+CREATE FUNCTION @extschema@.medreserve_stats_reset()
+RETURNS void
+AS 'MODULE_PATHNAME', 'medreserve_stats_reset'
+LANGUAGE c VOLATILE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_stats_reset() IS
+'Zero the booking counters (55000 when medreserve is not preloaded)';
+
+CREATE FUNCTION @extschema@.medreserve_stats(
+    OUT doctors bigint,
+    OUT future_slots bigint,
+    OUT free_future_slots bigint,
+    OUT pending_bookings bigint,
+    OUT confirmed_bookings bigint,
+    OUT failed_bookings bigint,
+    OUT cancelled_bookings bigint,
+    OUT overdue_holds bigint,
+    OUT oldest_overdue_hold_age interval,
+    OUT metrics_available boolean,
+    OUT bookings_confirmed bigint,
+    OUT holds_taken bigint,
+    OUT holds_confirmed bigint,
+    OUT holds_expired bigint,
+    OUT holds_released_lazily bigint,
+    OUT cancellations bigint,
+    OUT refused_slot_taken bigint,
+    OUT refused_not_found bigint,
+    OUT refused_invalid_input bigint,
+    OUT refused_state_conflict bigint,
+    OUT stats_reset timestamptz)
+RETURNS record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT (SELECT count(*) FROM medreserve.doctors),
+           (SELECT count(*) FROM medreserve.slots WHERE start_time > now()),
+           (SELECT count(*) FROM medreserve.slots s
+             WHERE s.start_time > now()
+               AND NOT EXISTS (SELECT 1
+                                 FROM medreserve.booking_slots bs
+                                 JOIN medreserve.bookings b ON b.id = bs.booking_id
+                                WHERE bs.slot_id = s.id
+                                  AND (b.status = 'CONFIRMED' OR b.expires_at > now()))),
+           b.pending, b.confirmed, b.failed, b.cancelled,
+           o.overdue, now() - o.oldest_expiry,
+           c.stats_reset IS NOT NULL,
+           c.bookings_confirmed, c.holds_taken, c.holds_confirmed, c.holds_expired,
+           c.holds_released_lazily, c.cancellations, c.refused_slot_taken,
+           c.refused_not_found, c.refused_invalid_input, c.refused_state_conflict,
+           c.stats_reset
+      FROM (SELECT count(*) FILTER (WHERE status = 'PENDING') AS pending,
+                   count(*) FILTER (WHERE status = 'CONFIRMED') AS confirmed,
+                   count(*) FILTER (WHERE status = 'FAILED') AS failed,
+                   count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled
+              FROM medreserve.bookings) AS b,
+           (SELECT count(*) AS overdue, min(expires_at) AS oldest_expiry
+              FROM medreserve.bookings
+             WHERE status = 'PENDING' AND expires_at <= now()) AS o
+      LEFT JOIN @extschema@.medreserve_counters() AS c ON true
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_stats() IS
+'One row for the admin dashboard: live figures from the tables and the booking counters (NULL when not preloaded)';
+
+CREATE FUNCTION medreserve.require_pg_cron()
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cron_version text;
+BEGIN
+    SELECT extversion INTO cron_version FROM pg_extension WHERE extname = 'pg_cron';
+    IF cron_version IS NULL THEN
+        RAISE EXCEPTION 'pg_cron is not installed in database %', current_database()
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Add pg_cron to shared_preload_libraries, set cron.database_name = %L, '
+                                'restart the server, then run CREATE EXTENSION pg_cron.',
+                                current_database());
+    END IF;
+    RETURN cron_version;
+END
+$$;
+COMMENT ON FUNCTION medreserve.require_pg_cron() IS
+'Internal: the installed pg_cron version, or error 55000 saying how to install it';
+
+CREATE FUNCTION @extschema@.medreserve_schedule_expiry(schedule text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cron_version int[];
+    sweep_command text;
+BEGIN
+    cron_version := (regexp_match(medreserve.require_pg_cron(), '^(\d+)\.(\d+)'))::int[];
+    IF schedule IS NULL THEN
+        -- pg_cron learned second-granular schedules in 1.5
+        schedule := CASE WHEN cron_version >= ARRAY[1, 5] THEN '30 seconds' ELSE '* * * * *' END;
+    END IF;
+    SELECT format('SELECT %s.medreserve_expire()', e.extnamespace::regnamespace)
+      INTO sweep_command
+      FROM pg_extension e WHERE e.extname = 'medreserve';
+    RETURN cron.schedule('medreserve-expire', schedule, sweep_command);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_schedule_expiry(text) IS
+'Create or replace the pg_cron job "medreserve-expire" running medreserve_expire() in this database; default every 30 seconds (pg_cron >= 1.5) or every minute; returns the job id';
+
+CREATE FUNCTION @extschema@.medreserve_unschedule_expiry()
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM medreserve.require_pg_cron();
+    IF NOT EXISTS (SELECT 1 FROM cron.job
+                    WHERE jobname = 'medreserve-expire' AND username = current_user) THEN
+        RETURN false;
+    END IF;
+    RETURN cron.unschedule('medreserve-expire');
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_unschedule_expiry() IS
+'Remove the pg_cron job "medreserve-expire"; false when there was none';
+
+CREATE FUNCTION @extschema@.medreserve_health()
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    threshold interval := coalesce(current_setting('medreserve.health_overdue_threshold', true), '5min')::interval;
+    overdue_count bigint;
+    oldest_expiry timestamptz;
+    job jsonb;
+    problems text[] := '{}';
+    health_status text := 'ok';
+    metrics_available boolean;
+BEGIN
+    SELECT count(*), min(b.expires_at) INTO overdue_count, oldest_expiry
+      FROM medreserve.bookings b WHERE b.status = 'PENDING' AND b.expires_at <= now();
+
+    IF to_regclass('cron.job') IS NOT NULL THEN
+        SELECT jsonb_build_object(
+                   'scheduled', true, 'job_id', j.jobid, 'schedule', j.schedule, 'active', j.active,
+                   'last_run_at', r.start_time, 'last_run_status', r.status)
+          INTO job
+          FROM cron.job j
+          LEFT JOIN LATERAL (SELECT d.start_time, d.status FROM cron.job_run_details d
+                              WHERE d.jobid = j.jobid ORDER BY d.runid DESC LIMIT 1) r ON true
+         WHERE j.jobname = 'medreserve-expire'
+         ORDER BY j.jobid LIMIT 1;
+    END IF;
+    job := coalesce(job, jsonb_build_object('scheduled', false,
+                                            'pg_cron_installed', to_regclass('cron.job') IS NOT NULL));
+
+    IF job->>'last_run_status' = 'failed' THEN
+        health_status := 'error';
+        problems := problems || 'the last run of the expiry job failed'::text;
+    END IF;
+    IF (job->>'active')::boolean IS FALSE THEN
+        problems := problems || 'the expiry job is inactive'::text;
+    END IF;
+    IF now() - oldest_expiry > threshold THEN
+        problems := problems || format('a hold has been overdue for more than %s seconds',
+                                       extract(epoch FROM threshold)::bigint);
+    END IF;
+    IF health_status = 'ok' AND cardinality(problems) > 0 THEN
+        health_status := 'degraded';
+    END IF;
+    metrics_available := EXISTS (SELECT 1 FROM @extschema@.medreserve_counters());
+
+    RETURN jsonb_build_object(
+        'status', health_status,
+        'problems', to_jsonb(problems),
+        'version', (SELECT extversion FROM pg_extension WHERE extname = 'medreserve'),
+        'checked_at', now(),
+        'expiry_job', job,
+        'overdue_holds', overdue_count,
+        'oldest_overdue_hold_seconds', extract(epoch FROM now() - oldest_expiry)::bigint,
+        'overdue_threshold_seconds', extract(epoch FROM threshold)::bigint,
+        'metrics_available', metrics_available);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_health() IS
+'Health check as jsonb: status ok/degraded/error, problems, version, expiry job and its last run, overdue holds, metrics availability';

@@ -181,6 +181,8 @@ refuse_occupied_slots(Datum id_array, bool release_lapsed)
 	lapsed_array = PointerGetDatum(construct_array(lapsed_ids, nlapsed, INT4OID,
 												   sizeof(int32), true, TYPALIGN_INT));
 	medreserve_execute(PLAN_RELEASE_DEAD_HOLDS, &lapsed_array, NULL, SPI_OK_SELECT);
+	medreserve_count_success(COUNTER_HOLDS_RELEASED_LAZILY,
+							 (uint64) DatumGetInt32(result_column(0, 1)));
 	return nlapsed;
 }
 
@@ -240,6 +242,8 @@ reserve_slots(FunctionCallInfo fcinfo, const int32 *ids, int nslots,
 
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
+	medreserve_count_success(kind == RESERVE_HOLD ? COUNTER_HOLDS_TAKEN
+							 : COUNTER_BOOKINGS_CONFIRMED, 1);
 	return booking;
 }
 
@@ -281,28 +285,52 @@ reserve_from_args(FunctionCallInfo fcinfo, bool many_slots, ReserveKind kind)
 	return reserve_slots(fcinfo, ids, nslots, patient_name, patient_email, kind);
 }
 
+static Datum
+book_slot(FunctionCallInfo fcinfo)
+{
+	return reserve_from_args(fcinfo, false, RESERVE_BOOK);
+}
+
+static Datum
+book_slots(FunctionCallInfo fcinfo)
+{
+	return reserve_from_args(fcinfo, true, RESERVE_BOOK);
+}
+
+static Datum
+hold_slot(FunctionCallInfo fcinfo)
+{
+	return reserve_from_args(fcinfo, false, RESERVE_HOLD);
+}
+
+static Datum
+hold_slots(FunctionCallInfo fcinfo)
+{
+	return reserve_from_args(fcinfo, true, RESERVE_HOLD);
+}
+
 Datum
 medreserve_book_slot(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_DATUM(reserve_from_args(fcinfo, false, RESERVE_BOOK));
+	PG_RETURN_DATUM(medreserve_call_counting_refusals(book_slot, fcinfo));
 }
 
 Datum
 medreserve_book_slots(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_DATUM(reserve_from_args(fcinfo, true, RESERVE_BOOK));
+	PG_RETURN_DATUM(medreserve_call_counting_refusals(book_slots, fcinfo));
 }
 
 Datum
 medreserve_hold_slot(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_DATUM(reserve_from_args(fcinfo, false, RESERVE_HOLD));
+	PG_RETURN_DATUM(medreserve_call_counting_refusals(hold_slot, fcinfo));
 }
 
 Datum
 medreserve_hold_slots(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_DATUM(reserve_from_args(fcinfo, true, RESERVE_HOLD));
+	PG_RETURN_DATUM(medreserve_call_counting_refusals(hold_slots, fcinfo));
 }
 
 /*
@@ -370,17 +398,31 @@ change_booking(FunctionCallInfo fcinfo, bool confirming)
 
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
+	medreserve_count_success(confirming ? COUNTER_HOLDS_CONFIRMED
+							 : COUNTER_CANCELLATIONS, 1);
 	return booking;
+}
+
+static Datum
+confirm_booking(FunctionCallInfo fcinfo)
+{
+	return change_booking(fcinfo, true);
+}
+
+static Datum
+cancel_booking(FunctionCallInfo fcinfo)
+{
+	return change_booking(fcinfo, false);
 }
 
 Datum
 medreserve_confirm(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_DATUM(change_booking(fcinfo, true));
+	PG_RETURN_DATUM(medreserve_call_counting_refusals(confirm_booking, fcinfo));
 }
 
 Datum
 medreserve_cancel(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_DATUM(change_booking(fcinfo, false));
+	PG_RETURN_DATUM(medreserve_call_counting_refusals(cancel_booking, fcinfo));
 }

@@ -53,6 +53,7 @@ medreserve_expire(PG_FUNCTION_ARGS)
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 
+	medreserve_count_success(COUNTER_HOLDS_EXPIRED, (uint64) holds_failed);
 	if (holds_failed > 0)
 		ereport(LOG,
 				(errmsg("medreserve: %lld lapsed holds marked failed, %lld slots released",

@@ -1,13 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * medreserve.c
- *	  Module entry point of medreserve: settings.
+ *	  Module entry point of medreserve: settings, and counters when preloaded.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "medreserve.h"
@@ -16,6 +17,7 @@ PG_MODULE_MAGIC;
 
 int			medreserve_hold_duration_s = 120;
 int			medreserve_expire_batch_size = 1000;
+int			medreserve_health_overdue_threshold_s = 300;
 
 void		_PG_init(void);
 
@@ -42,5 +44,18 @@ _PG_init(void)
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
+	/* SUSET: what counts as unhealthy is the DBA's call, not a session's. */
+	DefineCustomIntVariable("medreserve.health_overdue_threshold",
+							"How long a lapsed hold may stay unswept before medreserve_health() reports degraded.",
+							NULL,
+							&medreserve_health_overdue_threshold_s,
+							300, 1, 24 * 3600,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("medreserve");
+
+	/* Shared memory can only be had at start-up. */
+	if (process_shared_preload_libraries_in_progress)
+		medreserve_stats_init();
 }

@@ -26,6 +26,7 @@
 /* Settings (medreserve.c) */
 extern int	medreserve_hold_duration_s;
 extern int	medreserve_expire_batch_size;
+extern int	medreserve_health_overdue_threshold_s;
 
 /*
  * Every SQL statement the extension runs.  Each is prepared on first use in
@@ -43,6 +44,29 @@ typedef enum MedreservePlanId
 	PLAN_EXPIRE_BATCH,
 	NUM_MEDRESERVE_PLANS
 } MedreservePlanId;
+
+/* Counters kept in shared memory (stats.c); keep medreserve_counters() in step. */
+typedef enum MedreserveCounter
+{
+	COUNTER_BOOKINGS_CONFIRMED,		/* booked at once */
+	COUNTER_HOLDS_TAKEN,
+	COUNTER_HOLDS_CONFIRMED,
+	COUNTER_HOLDS_EXPIRED,			/* by the sweep */
+	COUNTER_HOLDS_RELEASED_LAZILY,	/* by a booking that wanted the slot */
+	COUNTER_CANCELLATIONS,
+	COUNTER_REFUSED_SLOT_TAKEN,		/* 23505 */
+	COUNTER_REFUSED_NOT_FOUND,		/* PT404 */
+	COUNTER_REFUSED_INVALID_INPUT,	/* 22004, 22023 */
+	COUNTER_REFUSED_STATE_CONFLICT, /* PT409 */
+	NUM_MEDRESERVE_COUNTERS
+} MedreserveCounter;
+
+/* stats.c */
+extern void medreserve_stats_init(void);
+extern void medreserve_count_success(MedreserveCounter counter, uint64 n);
+extern void medreserve_count_refusal(int sqlerrcode);
+extern Datum medreserve_call_counting_refusals(Datum (*call) (FunctionCallInfo),
+											   FunctionCallInfo fcinfo);
 
 /* plans.c */
 extern void medreserve_execute(MedreservePlanId id, Datum *values,

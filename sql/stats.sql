@@ -1,0 +1,68 @@
+-- Counters in shared memory count what happened, refusals included, across
+-- backends; medreserve_stats() adds live figures from the tables.
+\set SHOW_CONTEXT never
+SET timezone = 'UTC';
+
+TRUNCATE medreserve.doctors, medreserve.slots, medreserve.bookings, medreserve.booking_slots
+    RESTART IDENTITY CASCADE;
+INSERT INTO medreserve.doctors (name) VALUES ('Dr Ada Grey'), ('Dr Ben Okafor');
+INSERT INTO medreserve.slots (doctor_id, start_time)
+SELECT 1, '2099-03-02 09:00+00'::timestamptz + (i - 1) * interval '15 minutes'
+FROM generate_series(1, 6) AS i;
+INSERT INTO medreserve.slots (doctor_id, start_time) VALUES (2, '2020-01-06 09:00+00');
+
+SELECT medreserve_stats_reset();
+SELECT stats_reset > now() - interval '1 minute' AS just_reset, refused_slot_taken
+FROM medreserve_counters();
+
+-- one booking, then three conflicting attempts in this backend ...
+SELECT id FROM medreserve_book(1, 'Ann Lee');
+SELECT id FROM medreserve_book(1, 'Bob Marsh');
+SELECT id FROM medreserve_hold(1, 'Bob Marsh');
+SELECT id FROM medreserve_book(ARRAY[1, 2], 'Bob Marsh');
+-- ... and two more in another backend
+\c
+SET timezone = 'UTC';
+\set SHOW_CONTEXT never
+SELECT id FROM medreserve_book(1, 'Cy Park');
+SELECT id FROM medreserve_book(1, 'Dee Holt');
+SELECT bookings_confirmed, refused_slot_taken FROM medreserve_counters();
+
+-- every other kind of refusal has its own counter
+SELECT id FROM medreserve_book(4242, 'Eve Stone');
+SELECT id FROM medreserve_book(2, '');
+SELECT id FROM medreserve_book(NULL::integer, 'Eve Stone');
+SELECT id FROM medreserve_book(7, 'Eve Stone');
+SELECT id FROM medreserve_cancel(4242);
+SELECT id FROM medreserve_confirm(1);
+SELECT refused_not_found, refused_invalid_input, refused_state_conflict
+FROM medreserve_counters();
+
+-- holds: taken, confirmed, released lazily by a booking, expired by the sweep
+SELECT id FROM medreserve_hold(2, 'Fay Lin');
+SELECT status FROM medreserve_confirm(currval('medreserve.bookings_id_seq')::integer);
+SELECT id FROM medreserve_hold(ARRAY[3, 4], 'Gus Hale');
+SELECT id FROM medreserve_hold(5, 'Hana Ito');
+UPDATE medreserve.bookings SET expires_at = now() - interval '10 minutes' WHERE status = 'PENDING';
+SELECT status FROM medreserve_book(3, 'Ivo Peric');
+SELECT medreserve_expire() AS expired;
+SELECT status FROM medreserve_cancel(1);
+SELECT bookings_confirmed, holds_taken, holds_confirmed, holds_released_lazily,
+       holds_expired, cancellations
+FROM medreserve_counters();
+
+-- work rolled back is not counted
+BEGIN;
+SELECT status FROM medreserve_book(6, 'Jo March');
+ROLLBACK;
+SELECT bookings_confirmed FROM medreserve_counters();
+
+-- the dashboard row
+SELECT doctors, future_slots, free_future_slots, pending_bookings, confirmed_bookings,
+       failed_bookings, cancelled_bookings, overdue_holds, oldest_overdue_hold_age,
+       metrics_available, refused_slot_taken
+FROM medreserve_stats();
+UPDATE medreserve.bookings SET status = 'PENDING', expires_at = now() - interval '1 hour'
+WHERE id = 3;
+SELECT overdue_holds, oldest_overdue_hold_age >= interval '1 hour' AS an_hour_overdue
+FROM medreserve_stats();
