@@ -35,10 +35,15 @@ mr_make_workdir
 trap mr_cleanup EXIT
 port=$(mr_free_port 54600)
 mr_say "starting a throwaway cluster on port $port ($MR_WORK)"
-mr_cluster_start "$port" "shared_preload_libraries = 'medreserve'"
+export MR_CRON_DB=medreserve_cron MR_SERVER_LOG=$MR_WORK/server.log
+mr_cluster_start "$port" "shared_preload_libraries = 'medreserve,pg_cron'" \
+    "cron.database_name = '$MR_CRON_DB'" "cron.use_background_workers = on" \
+    "max_worker_processes = 16" "log_line_prefix = '%m [%p] %q%u@%d '"
 
 run_suite "pgTAP" bash "$MR_TOP/test/run_pgtap.sh"
 run_suite "race" bash "$MR_TOP/test/race.sh"
+run_suite "privacy of the server log" bash "$MR_TOP/test/privacy.sh"
+run_suite "pg_cron end to end" bash "$MR_TOP/test/cron_e2e.sh"
 
 mr_cleanup
 trap - EXIT
