@@ -10,9 +10,9 @@ PG_CPPFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-in
 # Each suite gets its own throwaway server (make installcheck) with the
 # settings it needs.
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/medreserve--%,$(wildcard sql/*.sql))))
-REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/regress.conf --load-extension=medreserve
+REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/regress.conf --load-extension=btree_gist --load-extension=medreserve
 ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
-ISOLATION_OPTS = --temp-instance=./tmp_check_iso --temp-config=test/isolation.conf --load-extension=medreserve
+ISOLATION_OPTS = --temp-instance=./tmp_check_iso --temp-config=test/isolation.conf --load-extension=btree_gist --load-extension=medreserve
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

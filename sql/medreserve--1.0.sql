@@ -20,13 +20,29 @@ CREATE TABLE medreserve.doctors (
 );
 COMMENT ON TABLE medreserve.doctors IS 'Doctors who offer appointment slots';
 
+/*
+ * Adding whole minutes to a timestamptz does not depend on the time zone
+ * (only days and months do), so this is honestly IMMUTABLE and may be used
+ * in the exclusion constraint below.
+ */
+CREATE FUNCTION medreserve.slot_end(start_time timestamptz, duration_minutes integer)
+RETURNS timestamptz
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN start_time + pg_catalog.make_interval(mins => duration_minutes);
+COMMENT ON FUNCTION medreserve.slot_end(timestamptz, integer) IS
+'End of a slot: start plus whole minutes (time-zone independent, hence IMMUTABLE)';
+
 CREATE TABLE medreserve.slots (
     id                serial PRIMARY KEY,
     doctor_id         integer NOT NULL REFERENCES medreserve.doctors (id) ON DELETE CASCADE,
     start_time        timestamptz NOT NULL,
     duration_minutes  integer NOT NULL DEFAULT 15
                       CHECK (duration_minutes > 0 AND duration_minutes <= 1440),
-    created_at        timestamptz NOT NULL DEFAULT pg_catalog.now()
+    created_at        timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- a doctor's slots never overlap
+    CONSTRAINT slots_no_overlap EXCLUDE USING gist (
+        doctor_id WITH =,
+        pg_catalog.tstzrange(start_time, medreserve.slot_end(start_time, duration_minutes)) WITH &&)
 );
 COMMENT ON TABLE medreserve.slots IS 'Appointment slots of a doctor; a slot is free when no live booking covers it';
 CREATE INDEX slots_doctor_id_start_time_idx ON medreserve.slots (doctor_id, start_time);
@@ -78,6 +94,7 @@ CREATE FUNCTION @extschema@.medreserve_book(slot_id integer, patient_name text,
 RETURNS medreserve.bookings
 AS 'MODULE_PATHNAME', 'medreserve_book_slot'
 LANGUAGE c VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.medreserve_book(integer, text, text) IS
 'Book one slot at once: returns the CONFIRMED booking, or fails with 23505 if the slot is taken';
@@ -87,6 +104,7 @@ CREATE FUNCTION @extschema@.medreserve_book(slot_ids integer[], patient_name tex
 RETURNS medreserve.bookings
 AS 'MODULE_PATHNAME', 'medreserve_book_slots'
 LANGUAGE c VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.medreserve_book(integer[], text, text) IS
 'Book several slots of one doctor as one CONFIRMED booking, all or nothing';
@@ -96,6 +114,7 @@ CREATE FUNCTION @extschema@.medreserve_hold(slot_id integer, patient_name text,
 RETURNS medreserve.bookings
 AS 'MODULE_PATHNAME', 'medreserve_hold_slot'
 LANGUAGE c VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.medreserve_hold(integer, text, text) IS
 'Hold one slot: a PENDING booking that lapses after medreserve.hold_duration unless confirmed';
@@ -105,6 +124,7 @@ CREATE FUNCTION @extschema@.medreserve_hold(slot_ids integer[], patient_name tex
 RETURNS medreserve.bookings
 AS 'MODULE_PATHNAME', 'medreserve_hold_slots'
 LANGUAGE c VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.medreserve_hold(integer[], text, text) IS
 'Hold several slots of one doctor as one PENDING booking, all or nothing';
@@ -113,6 +133,7 @@ CREATE FUNCTION @extschema@.medreserve_confirm(booking_id integer)
 RETURNS medreserve.bookings
 AS 'MODULE_PATHNAME', 'medreserve_confirm'
 LANGUAGE c VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.medreserve_confirm(integer) IS
 'Turn a live hold into a CONFIRMED booking; PT409 if it is not pending or has expired';
@@ -121,6 +142,7 @@ CREATE FUNCTION @extschema@.medreserve_cancel(booking_id integer)
 RETURNS medreserve.bookings
 AS 'MODULE_PATHNAME', 'medreserve_cancel'
 LANGUAGE c VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.medreserve_cancel(integer) IS
 'Cancel a PENDING or CONFIRMED booking and free its slots';
@@ -129,6 +151,7 @@ CREATE FUNCTION @extschema@.medreserve_expire()
 RETURNS integer
 AS 'MODULE_PATHNAME', 'medreserve_expire'
 LANGUAGE c VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.medreserve_expire() IS
 'Mark every lapsed hold FAILED and release its slots, in batches that skip rows locked by others; returns how many holds lapsed';
@@ -150,6 +173,7 @@ CREATE FUNCTION @extschema@.medreserve_counters(
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'medreserve_counters'
 LANGUAGE c STABLE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.medreserve_counters() IS
 'Booking counters from shared memory since the last reset; no row when medreserve is not in shared_preload_libraries';
@@ -158,6 +182,7 @@ CREATE FUNCTION @extschema@.medreserve_stats_reset()
 RETURNS void
 AS 'MODULE_PATHNAME', 'medreserve_stats_reset'
 LANGUAGE c VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.medreserve_stats_reset() IS
 'Zero the booking counters (55000 when medreserve is not preloaded)';
@@ -186,6 +211,7 @@ CREATE FUNCTION @extschema@.medreserve_stats(
     OUT stats_reset timestamptz)
 RETURNS record
 LANGUAGE sql STABLE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT (SELECT count(*) FROM medreserve.doctors),
@@ -242,6 +268,7 @@ COMMENT ON FUNCTION medreserve.require_pg_cron() IS
 CREATE FUNCTION @extschema@.medreserve_schedule_expiry(schedule text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -265,6 +292,7 @@ COMMENT ON FUNCTION @extschema@.medreserve_schedule_expiry(text) IS
 CREATE FUNCTION @extschema@.medreserve_unschedule_expiry()
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -341,3 +369,257 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.medreserve_health() IS
 'Health check as jsonb: status ok/degraded/error, problems, version, expiry job and its last run, overdue holds, metrics availability';
+
+/* Removing what is booked: refused, never cascaded away silently */
+
+CREATE FUNCTION medreserve.refuse_removing_booked()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    live_slot integer;
+BEGIN
+    SELECT bs.slot_id INTO live_slot
+      FROM medreserve.booking_slots bs
+      JOIN medreserve.bookings b ON b.id = bs.booking_id
+      JOIN medreserve.slots s ON s.id = bs.slot_id
+     WHERE (b.status = 'CONFIRMED' OR b.expires_at > now())
+       AND CASE TG_TABLE_NAME WHEN 'slots' THEN s.id = OLD.id ELSE s.doctor_id = OLD.id END
+     LIMIT 1;
+    IF live_slot IS NOT NULL THEN
+        RAISE EXCEPTION '% % has live bookings', rtrim(TG_TABLE_NAME, 's'), OLD.id
+            USING ERRCODE = 'foreign_key_violation',
+                  DETAIL = format('Slot %s is booked or held.', live_slot),
+                  HINT = 'Cancel its bookings first.';
+    END IF;
+    RETURN OLD;
+END
+$$;
+COMMENT ON FUNCTION medreserve.refuse_removing_booked() IS
+'Trigger: refuse (23503) to delete a doctor or slot while a live booking covers it';
+
+CREATE TRIGGER doctors_refuse_removing_booked BEFORE DELETE ON medreserve.doctors
+    FOR EACH ROW EXECUTE FUNCTION medreserve.refuse_removing_booked();
+CREATE TRIGGER slots_refuse_removing_booked BEFORE DELETE ON medreserve.slots
+    FOR EACH ROW EXECUTE FUNCTION medreserve.refuse_removing_booked();
+
+/* Schedules and availability */
+
+CREATE FUNCTION @extschema@.medreserve_add_doctor(name text, specialization text DEFAULT NULL)
+RETURNS medreserve.doctors
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    doctor medreserve.doctors;
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'name must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    name := btrim(name);
+    specialization := nullif(btrim(specialization), '');
+    IF name = '' THEN
+        RAISE EXCEPTION 'name must not be blank' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF char_length(name) > 200 OR char_length(specialization) > 200 THEN
+        RAISE EXCEPTION 'name and specialization must not be longer than 200 characters'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO medreserve.doctors (name, specialization)
+    VALUES (name, specialization) RETURNING * INTO doctor;
+    RETURN doctor;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_add_doctor(text, text) IS
+'Add a doctor; returns the new row';
+
+CREATE FUNCTION @extschema@.medreserve_add_slots(doctor_id integer, first_start timestamptz,
+                                                 last_start timestamptz,
+                                                 duration_minutes integer DEFAULT 15)
+RETURNS SETOF medreserve.slots
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    slot_count bigint;
+    overlap_detail text;
+BEGIN
+    IF doctor_id IS NULL OR first_start IS NULL OR last_start IS NULL OR duration_minutes IS NULL THEN
+        RAISE EXCEPTION 'doctor_id, first_start, last_start and duration_minutes must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF duration_minutes NOT BETWEEN 1 AND 1440 THEN
+        RAISE EXCEPTION 'duration_minutes must be between 1 and 1440'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF last_start < first_start THEN
+        RAISE EXCEPTION 'last_start must not be before first_start'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF first_start <= now() THEN
+        RAISE EXCEPTION 'slots must start in the future'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('first_start is %s.', first_start);
+    END IF;
+    slot_count := floor(extract(epoch FROM last_start - first_start) / (60 * duration_minutes)) + 1;
+    IF slot_count > 10000 THEN
+        RAISE EXCEPTION 'too many slots in one call'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The range holds %s slots; at most 10000 are allowed.', slot_count);
+    END IF;
+    -- the doctor must stay while we add slots to it
+    PERFORM 1 FROM medreserve.doctors d WHERE d.id = medreserve_add_slots.doctor_id FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
+    END IF;
+
+    BEGIN
+        RETURN QUERY
+        INSERT INTO medreserve.slots (doctor_id, start_time, duration_minutes)
+        SELECT medreserve_add_slots.doctor_id,
+               first_start + i * make_interval(mins => medreserve_add_slots.duration_minutes),
+               medreserve_add_slots.duration_minutes
+          FROM generate_series(0, slot_count - 1) AS i
+        RETURNING *;
+    EXCEPTION WHEN exclusion_violation THEN
+        GET STACKED DIAGNOSTICS overlap_detail = PG_EXCEPTION_DETAIL;
+        RAISE EXCEPTION 'new slots overlap existing slots of doctor %', doctor_id
+            USING ERRCODE = 'exclusion_violation', DETAIL = overlap_detail,
+                  HINT = 'No slot was added; choose a range that does not overlap.';
+    END;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_add_slots(integer, timestamptz, timestamptz, integer) IS
+'Add back-to-back slots from first_start up to and including last_start, all or nothing; 23P01 if any would overlap an existing slot of the doctor';
+
+CREATE FUNCTION @extschema@.medreserve_available_slots(
+    doctor_id integer,
+    from_time timestamptz DEFAULT now(),
+    until_time timestamptz DEFAULT now() + interval '7 days')
+RETURNS SETOF medreserve.slots
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF doctor_id IS NULL OR from_time IS NULL OR until_time IS NULL THEN
+        RAISE EXCEPTION 'doctor_id, from_time and until_time must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM medreserve.doctors d WHERE d.id = medreserve_available_slots.doctor_id) THEN
+        RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
+    END IF;
+    -- a slot is free unless a live booking covers it; a lapsed hold does not count
+    RETURN QUERY
+    SELECT s.*
+      FROM medreserve.slots s
+     WHERE s.doctor_id = medreserve_available_slots.doctor_id
+       AND s.start_time >= greatest(from_time, now())
+       AND s.start_time < until_time
+       AND s.start_time > now()
+       AND NOT EXISTS (SELECT 1
+                         FROM medreserve.booking_slots bs
+                         JOIN medreserve.bookings b ON b.id = bs.booking_id
+                        WHERE bs.slot_id = s.id
+                          AND (b.status = 'CONFIRMED' OR b.expires_at > now()))
+     ORDER BY s.start_time;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_available_slots(integer, timestamptz, timestamptz) IS
+'Free future slots of a doctor between from_time and until_time (default: the next 7 days), by start time; a slot held by a lapsed hold counts as free';
+
+CREATE FUNCTION @extschema@.medreserve_list_doctors(specialization text DEFAULT NULL)
+RETURNS SETOF medreserve.doctors
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT d.* FROM medreserve.doctors d
+     WHERE medreserve_list_doctors.specialization IS NULL
+        OR lower(d.specialization) = lower(btrim(medreserve_list_doctors.specialization))
+     ORDER BY d.name, d.id
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_list_doctors(text) IS
+'Doctors, optionally of one specialization (case-insensitive), by name';
+
+/* Roles and privileges */
+
+-- Group roles, like PostgreSQL's predefined roles: granted to login roles
+-- (or PostgREST's JWT roles), never logged in as.  They outlive the extension.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'medreserve_patient') THEN
+        CREATE ROLE medreserve_patient NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'medreserve_admin') THEN
+        CREATE ROLE medreserve_admin NOLOGIN;
+    END IF;
+END
+$$;
+
+-- PUBLIC gets nothing; each function is revoked by name (a schema-wide
+-- REVOKE would also hit other extensions' functions).
+REVOKE ALL ON FUNCTION
+    @extschema@.medreserve_book(integer, text, text),
+    @extschema@.medreserve_book(integer[], text, text),
+    @extschema@.medreserve_hold(integer, text, text),
+    @extschema@.medreserve_hold(integer[], text, text),
+    @extschema@.medreserve_confirm(integer),
+    @extschema@.medreserve_cancel(integer),
+    @extschema@.medreserve_expire(),
+    @extschema@.medreserve_counters(),
+    @extschema@.medreserve_stats_reset(),
+    @extschema@.medreserve_stats(),
+    @extschema@.medreserve_schedule_expiry(text),
+    @extschema@.medreserve_unschedule_expiry(),
+    @extschema@.medreserve_health(),
+    @extschema@.medreserve_add_doctor(text, text),
+    @extschema@.medreserve_add_slots(integer, timestamptz, timestamptz, integer),
+    @extschema@.medreserve_available_slots(integer, timestamptz, timestamptz),
+    @extschema@.medreserve_list_doctors(text),
+    medreserve.require_pg_cron(),
+    medreserve.refuse_removing_booked(),
+    medreserve.slot_end(timestamptz, integer)
+FROM PUBLIC;
+REVOKE ALL ON SCHEMA medreserve FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA medreserve FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA medreserve FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION
+    @extschema@.medreserve_book(integer, text, text),
+    @extschema@.medreserve_book(integer[], text, text),
+    @extschema@.medreserve_hold(integer, text, text),
+    @extschema@.medreserve_hold(integer[], text, text),
+    @extschema@.medreserve_confirm(integer),
+    @extschema@.medreserve_cancel(integer),
+    @extschema@.medreserve_available_slots(integer, timestamptz, timestamptz),
+    @extschema@.medreserve_list_doctors(text)
+TO medreserve_patient, medreserve_admin;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.medreserve_expire(),
+    @extschema@.medreserve_counters(),
+    @extschema@.medreserve_stats_reset(),
+    @extschema@.medreserve_stats(),
+    @extschema@.medreserve_schedule_expiry(text),
+    @extschema@.medreserve_unschedule_expiry(),
+    @extschema@.medreserve_health(),
+    @extschema@.medreserve_add_doctor(text, text),
+    @extschema@.medreserve_add_slots(integer, timestamptz, timestamptz, integer)
+TO medreserve_admin;
+
+-- Direct reads for those who want them; bookings are filtered per patient.
+GRANT USAGE ON SCHEMA medreserve TO medreserve_patient, medreserve_admin;
+GRANT SELECT ON medreserve.doctors, medreserve.slots, medreserve.bookings
+    TO medreserve_patient;
+GRANT SELECT ON ALL TABLES IN SCHEMA medreserve TO medreserve_admin;
+
+ALTER TABLE medreserve.bookings ENABLE ROW LEVEL SECURITY;
+CREATE POLICY bookings_admin_reads_all ON medreserve.bookings
+    FOR SELECT TO medreserve_admin USING (true);
+CREATE POLICY bookings_patient_reads_own ON medreserve.bookings
+    FOR SELECT TO medreserve_patient
+    USING (lower(patient_email) = lower(
+        NULLIF(current_setting('request.jwt.claims', true), '')::json ->> 'email'));

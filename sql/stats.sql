@@ -56,6 +56,17 @@ BEGIN;
 SELECT status FROM medreserve_book(6, 'Jo March');
 ROLLBACK;
 SELECT bookings_confirmed FROM medreserve_counters();
+-- nor is work undone by a savepoint rollback; a released savepoint's is
+BEGIN;
+SAVEPOINT s;
+SELECT status FROM medreserve_book(6, 'Jo March');
+ROLLBACK TO SAVEPOINT s;
+SAVEPOINT t;
+SELECT status FROM medreserve_hold(6, 'Kim Lo');
+RELEASE SAVEPOINT t;
+COMMIT;
+SELECT bookings_confirmed, holds_taken FROM medreserve_counters();
+SELECT status FROM medreserve_cancel(currval('medreserve.bookings_id_seq')::integer);
 
 -- the dashboard row
 SELECT doctors, future_slots, free_future_slots, pending_bookings, confirmed_bookings,

@@ -6,7 +6,7 @@ DROP EXTENSION medreserve;
 SELECT count(*) AS leftover_schemas FROM pg_namespace WHERE nspname = 'medreserve';
 CREATE SCHEMA api;
 CREATE EXTENSION medreserve SCHEMA api;
-SELECT p.oid::regprocedure AS function, p.provolatile, l.lanname, p.proconfig
+SELECT p.oid::regprocedure AS function, p.provolatile, p.prosecdef, l.lanname, p.proconfig
 FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
 WHERE p.pronamespace = 'api'::regnamespace ORDER BY p.oid::regprocedure::text;
 SELECT c.relname FROM pg_class c

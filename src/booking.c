@@ -18,9 +18,13 @@
 #include "catalog/pg_type_d.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
 #include "medreserve.h"
@@ -37,6 +41,53 @@ typedef enum ReserveKind
 	RESERVE_BOOK,				/* CONFIRMED at once */
 	RESERVE_HOLD				/* PENDING until medreserve.hold_duration */
 } ReserveKind;
+
+/*
+ * Who is calling, as far as bookings go.  Admins (members of medreserve_admin,
+ * or superusers) act on any booking.  Anyone else is a patient; a patient
+ * signed in through PostgREST has an email claim and acts only on bookings
+ * made under that email.
+ */
+typedef struct Caller
+{
+	bool		is_admin;
+	char	   *claimed_email;	/* NULL when not signed in, and for admins */
+} Caller;
+
+/*
+ * The role in effect outside our SECURITY DEFINER call is the outer user
+ * (SET ROLE, or PostgREST's role switch), not current_user.
+ */
+static Caller
+identify_caller(void)
+{
+	Caller		caller = {false, NULL};
+	Oid			outer_user = GetOuterUserId();
+	Oid			admin_role = get_role_oid("medreserve_admin", true);
+	const char *claims;
+	Jsonb	   *claims_json;
+	JsonbValue *email;
+
+	if (superuser_arg(outer_user) ||
+		(OidIsValid(admin_role) && has_privs_of_role(outer_user, admin_role)))
+	{
+		caller.is_admin = true;
+		return caller;
+	}
+
+	/* outside a PostgREST request the setting is missing or empty */
+	claims = GetConfigOption("request.jwt.claims", true, false);
+	if (claims == NULL || claims[0] == '\0')
+		return caller;
+	claims_json = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(claims)));
+	if (!JB_ROOT_IS_OBJECT(claims_json))
+		return caller;
+	email = getKeyJsonValueFromContainer(&claims_json->root, "email", strlen("email"), NULL);
+	if (email != NULL && email->type == jbvString && email->val.string.len > 0)
+		caller.claimed_email = medreserve_check_patient_email(
+			cstring_to_text_with_len(email->val.string.val, email->val.string.len));
+	return caller;
+}
 
 /* Column of the current SPI result row, which the statements never leave NULL. */
 static Datum
@@ -258,6 +309,7 @@ reserve_from_args(FunctionCallInfo fcinfo, bool many_slots, ReserveKind kind)
 	int			nslots;
 	char	   *patient_name;
 	char	   *patient_email = NULL;
+	Caller		caller;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -281,6 +333,18 @@ reserve_from_args(FunctionCallInfo fcinfo, bool many_slots, ReserveKind kind)
 	patient_name = medreserve_check_patient_name(PG_GETARG_TEXT_PP(1));
 	if (!PG_ARGISNULL(2))
 		patient_email = medreserve_check_patient_email(PG_GETARG_TEXT_PP(2));
+
+	caller = identify_caller();
+	if (caller.claimed_email != NULL)
+	{
+		if (patient_email != NULL && pg_strcasecmp(patient_email, caller.claimed_email) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot book for another patient"),
+					 errhint("Leave patient_email out: bookings are made under the signed-in patient's email."),
+					 errhidestmt(true)));
+		patient_email = caller.claimed_email;
+	}
 
 	return reserve_slots(fcinfo, ids, nslots, patient_name, patient_email, kind);
 }
@@ -338,12 +402,12 @@ medreserve_hold_slots(PG_FUNCTION_ARGS)
  * (PT404), or its state forbids the change (PT409).
  */
 static void
-refuse_booking_change(int32 booking_id, bool confirming)
+refuse_booking_change(Datum *args, const char *nulls, bool confirming)
 {
-	Datum		arg = Int32GetDatum(booking_id);
+	int32		booking_id = DatumGetInt32(args[0]);
 	char	   *status;
 
-	medreserve_execute(PLAN_BOOKING_STATE, &arg, NULL, SPI_OK_SELECT);
+	medreserve_execute(PLAN_BOOKING_STATE, args, nulls, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_MEDRESERVE_NOT_FOUND),
@@ -382,18 +446,34 @@ change_booking(FunctionCallInfo fcinfo, bool confirming)
 {
 	MemoryContext caller_cxt = CurrentMemoryContext;
 	int32		booking_id = medreserve_check_booking_id(fcinfo, 0);
-	Datum		arg = Int32GetDatum(booking_id);
+	Caller		caller = identify_caller();
+	Datum		args[2];
+	char		nulls[2] = {' ', ' '};
 	Datum		booking;
+
+	if (!caller.is_admin && caller.claimed_email == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a signed-in patient can %s a booking",
+						confirming ? "confirm" : "cancel"),
+				 errdetail("The caller is neither a medreserve_admin nor has an email claim in request.jwt.claims."),
+				 errhidestmt(true)));
+
+	args[0] = Int32GetDatum(booking_id);
+	if (caller.claimed_email != NULL)
+		args[1] = CStringGetTextDatum(caller.claimed_email);
+	else
+		nulls[1] = 'n';
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
 	if (confirming)
-		medreserve_execute(PLAN_CONFIRM, &arg, NULL, SPI_OK_UPDATE_RETURNING);
+		medreserve_execute(PLAN_CONFIRM, args, nulls, SPI_OK_UPDATE_RETURNING);
 	else
-		medreserve_execute(PLAN_CANCEL, &arg, NULL, SPI_OK_SELECT);
+		medreserve_execute(PLAN_CANCEL, args, nulls, SPI_OK_SELECT);
 	if (SPI_processed == 0)
-		refuse_booking_change(booking_id, confirming);
+		refuse_booking_change(args, nulls, confirming);
 	booking = copy_booking_row(fcinfo, caller_cxt);
 
 	if (SPI_finish() != SPI_OK_FINISH)

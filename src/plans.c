@@ -84,26 +84,32 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"UPDATE medreserve.bookings"
 		"   SET status = 'CONFIRMED', expires_at = NULL, updated_at = now()"
 		" WHERE id = $1 AND status = 'PENDING' AND expires_at > now()"
+		"   AND ($2::text IS NULL OR lower(patient_email) = lower($2))"
 		" RETURNING *",
-		1, {INT4OID}
+		2, {INT4OID, TEXTOID}
 	},
 	[PLAN_CANCEL] = {
 		"cancel booking",
 		"WITH c AS ("
 		"  UPDATE medreserve.bookings SET status = 'CANCELLED', updated_at = now()"
 		"   WHERE id = $1 AND status IN ('PENDING', 'CONFIRMED')"
+		"     AND ($2::text IS NULL OR lower(patient_email) = lower($2))"
 		"   RETURNING *),"
 		" released AS ("
 		"  DELETE FROM medreserve.booking_slots bs USING c"
 		"   WHERE bs.booking_id = c.id)"
 		"SELECT * FROM c",
-		1, {INT4OID}
+		2, {INT4OID, TEXTOID}
 	},
 	[PLAN_BOOKING_STATE] = {
-		/* Only used to explain a refusal, so it needs no lock. */
+		/*
+		 * Only used to explain a refusal, so it needs no lock.  A patient's
+		 * filter ($2) makes others' bookings look absent.
+		 */
 		"read booking state",
-		"SELECT status, expires_at FROM medreserve.bookings WHERE id = $1",
-		1, {INT4OID}
+		"SELECT status, expires_at FROM medreserve.bookings WHERE id = $1"
+		"   AND ($2::text IS NULL OR lower(patient_email) = lower($2))",
+		2, {INT4OID, TEXTOID}
 	},
 	[PLAN_EXPIRE_BATCH] = {
 		/*

@@ -21,6 +21,7 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "medreserve.h"
@@ -38,9 +39,20 @@ static MedreserveSharedCounters *shared_counters = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-/* Successes of the current transaction, published at commit. */
-static uint64 uncommitted_counts[NUM_MEDRESERVE_COUNTERS];
-static bool have_uncommitted_counts = false;
+/*
+ * Successes not yet committed, one entry per open (sub)transaction level
+ * that counted something, innermost first.  A subtransaction that rolls back
+ * takes its counts with it; one that commits hands them to its parent.
+ * Lives in TopTransactionContext, so it vanishes with the transaction.
+ */
+typedef struct UncommittedCounts
+{
+	int			nest_level;
+	uint64		counts[NUM_MEDRESERVE_COUNTERS];
+	struct UncommittedCounts *parent;
+} UncommittedCounts;
+
+static UncommittedCounts *uncommitted = NULL;
 
 static void
 counters_shmem_request(void)
@@ -74,20 +86,45 @@ counters_shmem_startup(void)
 static void
 publish_counts_at_commit(XactEvent event, void *arg)
 {
-	if (!have_uncommitted_counts)
+	if (uncommitted == NULL)
 		return;
+	/* counted at PREPARE: a later ROLLBACK PREPARED is not seen */
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_PREPARE)
 	{
-		for (int i = 0; i < NUM_MEDRESERVE_COUNTERS; i++)
-			if (uncommitted_counts[i] > 0)
-				pg_atomic_fetch_add_u64(&shared_counters->counts[i],
-										(int64) uncommitted_counts[i]);
+		for (UncommittedCounts *level = uncommitted; level; level = level->parent)
+			for (int i = 0; i < NUM_MEDRESERVE_COUNTERS; i++)
+				if (level->counts[i] > 0)
+					pg_atomic_fetch_add_u64(&shared_counters->counts[i], level->counts[i]);
 	}
 	else if (event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_ABORT)
 		return;
-	memset(uncommitted_counts, 0, sizeof(uncommitted_counts));
-	have_uncommitted_counts = false;
+	uncommitted = NULL;			/* freed with TopTransactionContext */
+}
+
+static void
+settle_counts_at_subxact_end(SubXactEvent event, SubTransactionId subid,
+							 SubTransactionId parent_subid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	UncommittedCounts *parent;
+
+	if (uncommitted == NULL || uncommitted->nest_level != level)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		uncommitted = uncommitted->parent;
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		parent = uncommitted->parent;
+		if (parent != NULL && parent->nest_level == level - 1)
+		{
+			for (int i = 0; i < NUM_MEDRESERVE_COUNTERS; i++)
+				parent->counts[i] += uncommitted->counts[i];
+			uncommitted = parent;
+		}
+		else
+			uncommitted->nest_level = level - 1;
+	}
 }
 
 /* Called from _PG_init while shared_preload_libraries is processed. */
@@ -99,16 +136,27 @@ medreserve_stats_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = counters_shmem_startup;
 	RegisterXactCallback(publish_counts_at_commit, NULL);
+	RegisterSubXactCallback(settle_counts_at_subxact_end, NULL);
 }
 
 /* Count a success; it becomes visible when the transaction commits. */
 void
 medreserve_count_success(MedreserveCounter counter, uint64 n)
 {
+	int			level = GetCurrentTransactionNestLevel();
+
 	if (shared_counters == NULL || n == 0)
 		return;
-	uncommitted_counts[counter] += n;
-	have_uncommitted_counts = true;
+	if (uncommitted == NULL || uncommitted->nest_level < level)
+	{
+		UncommittedCounts *entry = MemoryContextAllocZero(TopTransactionContext,
+														  sizeof(UncommittedCounts));
+
+		entry->nest_level = level;
+		entry->parent = uncommitted;
+		uncommitted = entry;
+	}
+	uncommitted->counts[counter] += n;
 }
 
 /*
