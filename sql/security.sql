@@ -58,6 +58,8 @@ SELECT id FROM medreserve_cancel(3);
 \echo :LAST_ERROR_SQLSTATE
 -- reading the table directly shows her own bookings only (row-level security)
 SELECT id, patient_email FROM medreserve.bookings ORDER BY id;
+-- and so does the API (1.1)
+SELECT id, status FROM medreserve_my_bookings();
 SELECT medreserve_expire();
 \echo :LAST_ERROR_SQLSTATE
 SELECT set_config('request.jwt.claims', '', false) IS NOT NULL AS signed_out;
@@ -67,6 +69,8 @@ RESET ROLE;
 SET ROLE mr_kiosk;
 SELECT id, patient_email, status FROM medreserve_book(6, 'Walk In', 'walk.in@example.org');
 SELECT id FROM medreserve_cancel(4);
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM medreserve_my_bookings();
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS visible_bookings FROM medreserve.bookings;
 RESET ROLE;

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Upgrade chain: install the oldest version with data in it, ALTER EXTENSION
+# medreserve UPDATE, and check that the schema equals a fresh install
+# (catalog description diff is empty) and the data is what was there.
+# Needs a running cluster (PGHOST/PGPORT).
+source "$(dirname "$0")/../tools/lib.sh"
+
+oldest=1.0
+latest=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$MR_TOP/medreserve.control")
+checks=0; failures=0
+check() {  # check DESCRIPTION EXPECTED ACTUAL
+    checks=$((checks + 1))
+    if [ "$2" = "$3" ]; then echo "ok - $1"
+    else echo "not ok - $1"; diff <(echo "$2") <(echo "$3") | head -40; failures=$((failures + 1)); fi
+}
+export PGOPTIONS="-c client_min_messages=warning"
+q() { mr_as_pg "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
+
+# Everything the extension owns, described without OIDs.
+catalog_description() {
+    q "$1" "
+    WITH ext AS (SELECT oid FROM pg_extension WHERE extname = 'medreserve'),
+    members AS (
+        SELECT d.classid, d.objid FROM pg_depend d, ext
+        WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e')
+    SELECT 'member ' || pg_describe_object(classid, objid, 0) FROM members
+    UNION ALL
+    SELECT 'function ' || p.oid::regprocedure || E'\n' || pg_get_functiondef(p.oid)
+           || E'\nacl ' || coalesce(p.proacl::text, '') || E'\ncomment ' || coalesce(obj_description(p.oid, 'pg_proc'), '')
+      FROM pg_proc p JOIN members m ON m.classid = 'pg_proc'::regclass AND m.objid = p.oid
+    UNION ALL
+    SELECT 'column ' || a.attrelid::regclass || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+           || ' notnull=' || a.attnotnull || ' default=' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), '')
+      FROM pg_attribute a
+      JOIN pg_class c ON c.oid = a.attrelid AND c.relnamespace = 'medreserve'::regnamespace AND c.relkind = 'r'
+      LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+     WHERE a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL
+    SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+      FROM pg_constraint WHERE connamespace = 'medreserve'::regnamespace
+    UNION ALL
+    SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index i
+      JOIN pg_class c ON c.oid = i.indrelid AND c.relnamespace = 'medreserve'::regnamespace
+    UNION ALL
+    SELECT 'trigger ' || pg_get_triggerdef(t.oid) FROM pg_trigger t
+      JOIN pg_class c ON c.oid = t.tgrelid AND c.relnamespace = 'medreserve'::regnamespace
+     WHERE NOT t.tgisinternal
+    UNION ALL
+    SELECT 'policy ' || tablename || ' ' || policyname || ' ' || cmd || ' ' || roles::text || ' ' || coalesce(qual, '')
+      FROM pg_policies WHERE schemaname = 'medreserve'
+    UNION ALL
+    SELECT 'table ' || c.oid::regclass || ' acl=' || coalesce(c.relacl::text, '') || ' rls=' || c.relrowsecurity
+           || ' comment=' || coalesce(obj_description(c.oid, 'pg_class'), '')
+      FROM pg_class c WHERE c.relnamespace = 'medreserve'::regnamespace AND c.relkind IN ('r', 'S')
+    UNION ALL
+    SELECT 'config ' || unnest(extconfig)::regclass FROM pg_extension WHERE extname = 'medreserve'
+    ORDER BY 1"
+}
+
+table_contents() {
+    q "$1" "SELECT string_agg(t, E'\n' ORDER BY t) FROM (
+              SELECT 'doctor ' || d::text AS t FROM medreserve.doctors d
+              UNION ALL SELECT 'slot ' || s::text FROM medreserve.slots s
+              UNION ALL SELECT 'booking ' || b::text FROM medreserve.bookings b
+              UNION ALL SELECT 'booking_slot ' || bs::text FROM medreserve.booking_slots bs) x"
+}
+
+mr_psql -d postgres -c "SET client_min_messages = warning" \
+    -c "DROP DATABASE IF EXISTS medreserve_upgraded" -c "DROP DATABASE IF EXISTS medreserve_fresh" \
+    -c "CREATE DATABASE medreserve_upgraded" -c "CREATE DATABASE medreserve_fresh"
+
+echo "installing $oldest with data, then updating to $latest"
+mr_psql -d medreserve_upgraded >/dev/null <<SQL
+CREATE EXTENSION medreserve VERSION '$oldest' CASCADE;
+SELECT id FROM medreserve_add_doctor('Dr Ada Grey', 'cardiology');
+SELECT count(*) FROM medreserve_add_slots(1, date_trunc('day', now()) + interval '1 day 9 hours',
+                                          date_trunc('day', now()) + interval '1 day 11 hours');
+SELECT id FROM medreserve_book(1, 'Ann Lee', 'ann@example.org');
+SELECT id FROM medreserve_hold(ARRAY[2, 3], 'Bob Marsh');
+SELECT id FROM medreserve_hold(4, 'Cy Park');
+UPDATE medreserve.bookings SET expires_at = now() - interval '1 minute' WHERE patient_name = 'Cy Park';
+SELECT medreserve_expire();
+SELECT id FROM medreserve_book(5, 'Dee Holt');
+SELECT id FROM medreserve_cancel(4);
+SELECT id FROM medreserve_hold(6, 'Eve Stone');
+SQL
+before=$(table_contents medreserve_upgraded)
+check "installed version" "$oldest" "$(q medreserve_upgraded "SELECT extversion FROM pg_extension WHERE extname = 'medreserve'")"
+q medreserve_upgraded "ALTER EXTENSION medreserve UPDATE"
+check "updated version" "$latest" "$(q medreserve_upgraded "SELECT extversion FROM pg_extension WHERE extname = 'medreserve'")"
+check "the data is what was there" "$before" "$(table_contents medreserve_upgraded)"
+
+q medreserve_fresh "CREATE EXTENSION medreserve CASCADE"
+check "the updated schema equals a fresh install of $latest" \
+      "$(catalog_description medreserve_fresh)" "$(catalog_description medreserve_upgraded)"
+check "the catalog description is not empty" "yes" \
+      "$([ "$(catalog_description medreserve_fresh | wc -l)" -gt 50 ] && echo yes || echo no)"
+
+# the updated database keeps working, ids continue
+check "booking after the update continues the ids" "6|CONFIRMED" \
+      "$(q medreserve_upgraded "SELECT id, status FROM medreserve_book(7, 'Fay Lin')")"
+check "the available update paths from $oldest" "$oldest--$latest" \
+      "$(q medreserve_upgraded "SELECT string_agg(source || '--' || target, ',') FROM pg_extension_update_paths('medreserve') WHERE source = '$oldest' AND path IS NOT NULL")"
+
+mr_psql -d postgres -c "DROP DATABASE medreserve_upgraded" -c "DROP DATABASE medreserve_fresh"
+echo "$((checks - failures)) passed, $failures failed"
+[ $failures -eq 0 ]
