@@ -2,7 +2,10 @@
 # Upgrade chain: install the oldest version with data in it, ALTER EXTENSION
 # medreserve UPDATE, and check that the schema equals a fresh install
 # (catalog description diff is empty) and the data is what was there.
-# Needs a running cluster (PGHOST/PGPORT).
+# A fresh install runs the same script chain (1.0 then 1.0--1.1, as pg_cron
+# does), so the diff guards against upgrade steps that behave differently on
+# a database with data, and against a future full-version script drifting
+# from the chain.  Needs a running cluster (PGHOST/PGPORT).
 source "$(dirname "$0")/../tools/lib.sh"
 
 oldest=1.0
