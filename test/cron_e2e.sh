@@ -17,7 +17,7 @@ q() { mr_as_pg "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$db" -c "$1"; }
 mr_psql -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 mr_psql -d "$db" <<'SQL'
 CREATE EXTENSION pg_cron;
-CREATE EXTENSION medreserve;
+CREATE EXTENSION medreserve CASCADE;
 INSERT INTO medreserve.doctors (name) VALUES ('Dr Ada Grey');
 INSERT INTO medreserve.slots (doctor_id, start_time) VALUES (1, now() + interval '1 day');
 SQL

@@ -18,7 +18,7 @@ check() {  # check DESCRIPTION COMMAND...
 
 mr_psql -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 mr_psql -d $db >/dev/null <<SQL
-CREATE EXTENSION medreserve;
+CREATE EXTENSION medreserve CASCADE;
 INSERT INTO medreserve.doctors (name) VALUES ('Dr Ada Grey');
 INSERT INTO medreserve.slots (doctor_id, start_time)
 SELECT 1, now() + i * interval '1 hour' FROM generate_series(1, 3) i;

@@ -13,7 +13,9 @@ mr_say "starting a throwaway cluster on port $port ($MR_WORK)"
 mr_cluster_start "$port" "shared_preload_libraries = 'medreserve'"
 
 mr_psql <<'SQL'
-CREATE EXTENSION medreserve;
+SET client_min_messages = warning;
+CREATE EXTENSION medreserve CASCADE;
+RESET client_min_messages;
 INSERT INTO medreserve.doctors (name, specialization) VALUES
     ('Dr Ada Grey', 'cardiology'), ('Dr Ben Okafor', 'dermatology'), ('Dr Chen Wu', 'pediatrics');
 -- tomorrow 09:00 to 11:00, fifteen-minute slots, for every doctor
