@@ -75,3 +75,13 @@ SELECT count(*) AS slots FROM medreserve.slots;
 -- nothing refused left a row behind: one cancelled hold, one booking
 SELECT id, status FROM medreserve.bookings ORDER BY id;
 SELECT booking_id, slot_id FROM medreserve.booking_slots;
+
+-- read-only transactions (PostgREST's GET, a standby) cannot change bookings
+BEGIN READ ONLY;
+SELECT id FROM medreserve_book(1, 'Ann Lee');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT medreserve_expire();
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;

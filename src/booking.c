@@ -311,6 +311,7 @@ reserve_from_args(FunctionCallInfo fcinfo, bool many_slots, ReserveKind kind)
 	char	   *patient_email = NULL;
 	Caller		caller;
 
+	medreserve_require_writable(kind == RESERVE_HOLD ? "hold slots" : "book slots");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -451,6 +452,7 @@ change_booking(FunctionCallInfo fcinfo, bool confirming)
 	char		nulls[2] = {' ', ' '};
 	Datum		booking;
 
+	medreserve_require_writable(confirming ? "confirm a booking" : "cancel a booking");
 	if (!caller.is_admin && caller.claimed_email == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -31,6 +31,7 @@ medreserve_expire(PG_FUNCTION_ARGS)
 	int64		slots_released = 0;
 	int32		batch_failed;
 
+	medreserve_require_writable("expire holds");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 

@@ -13,6 +13,8 @@
 
 #include <string.h>
 
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type_d.h"
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
@@ -198,4 +200,25 @@ medreserve_check_booking_id(FunctionCallInfo fcinfo, int argno)
 				 errmsg("booking_id must not be null"),
 				 errhidestmt(true)));
 	return PG_GETARG_INT32(argno);
+}
+
+/*
+ * Refuse (25006) to change bookings on a hot standby or in a read-only
+ * transaction, with a message that says where to go instead of the one a
+ * failed SELECT ... FOR UPDATE would give.
+ */
+void
+medreserve_require_writable(const char *action)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot %s on a standby server", action),
+				 errhint("Bookings are made on the primary; a standby can list doctors and free slots."),
+				 errhidestmt(true)));
+	if (XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot %s in a read-only transaction", action),
+				 errhidestmt(true)));
 }
