@@ -85,3 +85,23 @@ BEGIN READ ONLY;
 SELECT medreserve_expire();
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
+
+-- the locking protocol needs READ COMMITTED: other levels are refused clearly
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT id FROM medreserve_hold(1, 'Ann Lee');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT id FROM medreserve_cancel(1);
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+
+-- Unicode blanks are trimmed and a name of only blanks is blank; C1 controls refused
+SELECT status FROM medreserve_cancel(2);
+SELECT patient_name, char_length(patient_name) FROM medreserve_hold(1, U&'\00A0\3000Ann Lee\2003 ');
+SELECT id FROM medreserve_book(1, U&'\00A0\2002\3000');
+\echo :LAST_ERROR_SQLSTATE
+SELECT id FROM medreserve_book(1, U&'Ann\0085Lee');
+\echo :LAST_ERROR_SQLSTATE
+SELECT id FROM medreserve_book(1, U&'Ann\009BLee');
+\echo :LAST_ERROR_SQLSTATE

@@ -37,30 +37,70 @@ is_control_byte(char c)
 }
 
 /*
- * Return the patient name with surrounding blanks removed, or refuse it when
- * it is blank, too long or holds control characters.
+ * The code point of the character at p (of mblen bytes) when the database is
+ * UTF-8, so that Unicode blanks and C1 controls are seen; in other encodings
+ * only ASCII is classified and other characters count as ordinary letters.
+ */
+static pg_wchar
+code_point_at(const char *p, int mblen)
+{
+	if (mblen == 1)
+		return (unsigned char) *p;
+	if (GetDatabaseEncoding() == PG_UTF8)
+		return utf8_to_unicode((const unsigned char *) p);
+	return 0x100;				/* some letter */
+}
+
+static bool
+is_blank_char(pg_wchar c)
+{
+	return (c < 0x80 && is_blank_byte((char) c)) ||
+		c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200B) ||
+		c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+		c == 0x3000 || c == 0xFEFF;
+}
+
+static bool
+is_control_char(pg_wchar c)
+{
+	return c < 0x20 || (c >= 0x7F && c <= 0x9F);
+}
+
+/*
+ * Return the patient name with surrounding blanks (Unicode ones too)
+ * removed, or refuse it when it is blank, too long or holds control
+ * characters.
  */
 char *
 medreserve_check_patient_name(text *name)
 {
 	char	   *raw = text_to_cstring(name);
-	char	   *start = raw;
 	char	   *end = raw + strlen(raw);
+	char	   *start = NULL;	/* first non-blank character */
+	char	   *stop = raw;		/* just after the last non-blank character */
 	int			nchars;
 
-	while (start < end && is_blank_byte(*start))
-		start++;
-	while (end > start && is_blank_byte(end[-1]))
-		end--;
-	*end = '\0';
+	for (char *p = raw; p < end;)
+	{
+		int			len = pg_mblen(p);
 
-	if (start == end)
+		if (!is_blank_char(code_point_at(p, len)))
+		{
+			if (start == NULL)
+				start = p;
+			stop = p + len;
+		}
+		p += len;
+	}
+
+	if (start == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("patient_name must not be blank"),
 				 errhidestmt(true)));
+	*stop = '\0';
 
-	nchars = pg_mbstrlen_with_len(start, end - start);
+	nchars = pg_mbstrlen_with_len(start, stop - start);
 	if (nchars > MEDRESERVE_MAX_NAME_CHARS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -69,13 +109,17 @@ medreserve_check_patient_name(text *name)
 						   nchars, MEDRESERVE_MAX_NAME_CHARS),
 				 errhidestmt(true)));
 
-	for (const char *p = start; p < end; p++)
+	/* spaces inside the name are fine; tabs, newlines and the like are not */
+	for (char *p = start; p < stop;)
 	{
-		if (is_control_byte(*p))
+		int			len = pg_mblen(p);
+
+		if (is_control_char(code_point_at(p, len)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("patient_name must not contain control characters"),
 					 errhidestmt(true)));
+		p += len;
 	}
 	return start;
 }
@@ -99,7 +143,7 @@ medreserve_check_patient_email(text *email)
 	else if (at == NULL || strchr(at + 1, '@') != NULL)
 		reason = "It must contain exactly one \"@\".";
 	else if (at == addr || at - addr > 64)
-		reason = "The part before \"@\" must have 1 to 64 characters.";
+		reason = "The part before \"@\" must be 1 to 64 bytes long.";
 	else
 	{
 		domain = at + 1;
@@ -205,7 +249,8 @@ medreserve_check_booking_id(FunctionCallInfo fcinfo, int argno)
 /*
  * Refuse (25006) to change bookings on a hot standby or in a read-only
  * transaction, with a message that says where to go instead of the one a
- * failed SELECT ... FOR UPDATE would give.
+ * failed SELECT ... FOR UPDATE would give; and (25000) at an isolation level
+ * other than READ COMMITTED.
  */
 void
 medreserve_require_writable(const char *action)
@@ -220,5 +265,20 @@ medreserve_require_writable(const char *action)
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("cannot %s in a read-only transaction", action),
+				 errhidestmt(true)));
+
+	/*
+	 * The locking protocol needs each statement to see rows committed while
+	 * it waited for a lock; a transaction snapshot would turn a lost race
+	 * into a raw unique violation or a serialization failure (40001, which
+	 * PostgREST retries without limit).
+	 */
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("cannot %s at isolation level %s", action,
+						IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
+				 errdetail("Its locking needs each statement to see rows committed meanwhile, which READ COMMITTED (the default) gives."),
+				 errhint("Run this call in a READ COMMITTED transaction."),
 				 errhidestmt(true)));
 }
