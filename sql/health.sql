@@ -11,7 +11,9 @@ SELECT medreserve_schedule_expiry();
 SELECT medreserve_unschedule_expiry();
 \echo :LAST_ERROR_SQLSTATE
 
-SELECT h - 'checked_at' AS health FROM medreserve_health() AS h;
+SELECT h - 'checked_at' - 'version' AS health,
+       h->>'version' = (SELECT extversion FROM pg_extension WHERE extname = 'medreserve') AS version_matches
+FROM medreserve_health() AS h;
 
 -- a hold left overdue past medreserve.health_overdue_threshold degrades health
 INSERT INTO medreserve.doctors (name) VALUES ('Dr Ada Grey');

@@ -44,6 +44,7 @@ run_suite "pgTAP" bash "$MR_TOP/test/run_pgtap.sh"
 run_suite "race" bash "$MR_TOP/test/race.sh"
 run_suite "privacy of the server log" bash "$MR_TOP/test/privacy.sh"
 run_suite "upgrade chain" bash "$MR_TOP/test/upgrade.sh"
+run_suite "PostgREST over HTTP" bash "$MR_TOP/test/http/run.sh"
 run_suite "pg_cron end to end" bash "$MR_TOP/test/cron_e2e.sh"
 
 mr_cleanup
