@@ -404,6 +404,26 @@ CREATE TRIGGER doctors_refuse_removing_booked BEFORE DELETE ON medreserve.doctor
 CREATE TRIGGER slots_refuse_removing_booked BEFORE DELETE ON medreserve.slots
     FOR EACH ROW EXECUTE FUNCTION medreserve.refuse_removing_booked();
 
+CREATE FUNCTION medreserve.require_writable(action text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF pg_is_in_recovery() THEN
+        RAISE EXCEPTION 'cannot % on a standby server', action
+            USING ERRCODE = 'read_only_sql_transaction',
+                  HINT = 'Schedules are changed on the primary.';
+    END IF;
+    IF current_setting('transaction_read_only')::boolean THEN
+        RAISE EXCEPTION 'cannot % in a read-only transaction', action
+            USING ERRCODE = 'read_only_sql_transaction';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION medreserve.require_writable(text) IS
+'Internal: refuse (25006) on a standby or in a read-only transaction, naming the action';
+
 /* Schedules and availability */
 
 CREATE FUNCTION @extschema@.medreserve_add_doctor(name text, specialization text DEFAULT NULL)
@@ -415,6 +435,7 @@ AS $$
 DECLARE
     doctor medreserve.doctors;
 BEGIN
+    PERFORM medreserve.require_writable('add doctors');
     IF name IS NULL THEN
         RAISE EXCEPTION 'name must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -422,6 +443,10 @@ BEGIN
     specialization := nullif(btrim(specialization), '');
     IF name = '' THEN
         RAISE EXCEPTION 'name must not be blank' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF name ~ '[[:cntrl:]]' OR specialization ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'name and specialization must not contain control characters'
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF char_length(name) > 200 OR char_length(specialization) > 200 THEN
         RAISE EXCEPTION 'name and specialization must not be longer than 200 characters'
@@ -447,6 +472,7 @@ DECLARE
     slot_count bigint;
     overlap_detail text;
 BEGIN
+    PERFORM medreserve.require_writable('add slots');
     IF doctor_id IS NULL OR first_start IS NULL OR last_start IS NULL OR duration_minutes IS NULL THEN
         RAISE EXCEPTION 'doctor_id, first_start, last_start and duration_minutes must not be null'
             USING ERRCODE = 'null_value_not_allowed';
@@ -454,6 +480,15 @@ BEGIN
     IF duration_minutes NOT BETWEEN 1 AND 1440 THEN
         RAISE EXCEPTION 'duration_minutes must be between 1 and 1440'
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT isfinite(first_start) OR NOT isfinite(last_start) THEN
+        RAISE EXCEPTION 'first_start and last_start must be finite'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF last_start > now() + interval '100 years' THEN
+        RAISE EXCEPTION 'slots cannot start more than 100 years ahead'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('last_start is %s.', last_start);
     END IF;
     IF last_start < first_start THEN
         RAISE EXCEPTION 'last_start must not be before first_start'
@@ -581,6 +616,7 @@ REVOKE ALL ON FUNCTION
     @extschema@.medreserve_available_slots(integer, timestamptz, timestamptz),
     @extschema@.medreserve_list_doctors(text),
     medreserve.require_pg_cron(),
+    medreserve.require_writable(text),
     medreserve.refuse_removing_booked(),
     medreserve.slot_end(timestamptz, integer)
 FROM PUBLIC;

@@ -71,3 +71,11 @@ DELETE FROM medreserve.doctors WHERE id = 1;
 DELETE FROM medreserve.slots WHERE id = 4;
 DELETE FROM medreserve.doctors WHERE id = 3;
 SELECT id FROM medreserve.doctors ORDER BY id;
+
+-- infinite or absurdly distant ranges are refused before any arithmetic
+SELECT count(*) FROM medreserve_add_slots(1, '2099-01-01', 'infinity');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM medreserve_add_slots(1, '294276-12-31 23:50+00', '294276-12-31 23:55+00');
+\echo :LAST_ERROR_SQLSTATE
+SELECT id FROM medreserve_add_doctor(E'Dr\tTab');
+\echo :LAST_ERROR_SQLSTATE

@@ -77,3 +77,23 @@ UPDATE medreserve.bookings SET status = 'PENDING', expires_at = now() - interval
 WHERE id = 3;
 SELECT overdue_holds, oldest_overdue_hold_age >= interval '1 hour' AS an_hour_overdue
 FROM medreserve_stats();
+
+-- a loop of savepoints does not pile up uncommitted counts (memory)
+BEGIN;
+DO $$
+DECLARE
+    b medreserve.bookings;
+BEGIN
+    FOR i IN 1..1000 LOOP
+        BEGIN
+            b := medreserve_book(6, 'Loop');
+            PERFORM medreserve_cancel(b.id);
+        EXCEPTION WHEN OTHERS THEN RAISE;
+        END;
+    END LOOP;
+END
+$$;
+SELECT total_bytes < 256 * 1024 AS top_transaction_context_small
+FROM pg_backend_memory_contexts WHERE name = 'TopTransactionContext';
+COMMIT;
+SELECT bookings_confirmed, cancellations FROM medreserve_counters();

@@ -109,22 +109,28 @@ settle_counts_at_subxact_end(SubXactEvent event, SubTransactionId subid,
 	int			level = GetCurrentTransactionNestLevel();
 	UncommittedCounts *parent;
 
-	if (uncommitted == NULL || uncommitted->nest_level != level)
+	UncommittedCounts *ending = uncommitted;
+
+	if (ending == NULL || ending->nest_level != level)
 		return;
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		uncommitted = uncommitted->parent;
-	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	parent = ending->parent;
+	if (event == SUBXACT_EVENT_COMMIT_SUB &&
+		(parent == NULL || parent->nest_level < level - 1))
 	{
-		parent = uncommitted->parent;
-		if (parent != NULL && parent->nest_level == level - 1)
-		{
-			for (int i = 0; i < NUM_MEDRESERVE_COUNTERS; i++)
-				parent->counts[i] += uncommitted->counts[i];
-			uncommitted = parent;
-		}
-		else
-			uncommitted->nest_level = level - 1;
+		/* nothing counted at the parent level yet: the entry moves up */
+		ending->nest_level = level - 1;
+		return;
 	}
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (int i = 0; i < NUM_MEDRESERVE_COUNTERS; i++)
+			parent->counts[i] += ending->counts[i];
+	}
+	else if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	/* a loop of savepoints must not pile entries up until commit */
+	uncommitted = parent;
+	pfree(ending);
 }
 
 /* Called from _PG_init while shared_preload_libraries is processed. */

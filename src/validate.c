@@ -30,12 +30,6 @@ is_blank_byte(char c)
 		c == '\f' || c == '\v';
 }
 
-static bool
-is_control_byte(char c)
-{
-	return (unsigned char) c < 0x20 || (unsigned char) c == 0x7f;
-}
-
 /*
  * The code point of the character at p (of mblen bytes) when the database is
  * UTF-8, so that Unicode blanks and C1 controls are seen; in other encodings
@@ -150,10 +144,14 @@ medreserve_check_patient_email(text *email)
 		if (strchr(domain, '.') == NULL || domain[0] == '.' ||
 			addr[len - 1] == '.' || strstr(domain, "..") != NULL)
 			reason = "The part after \"@\" must be a domain name such as \"example.org\".";
-		for (const char *p = addr; reason == NULL && *p; p++)
+		for (const char *p = addr; reason == NULL && *p;)
 		{
-			if (is_control_byte(*p) || is_blank_byte(*p))
+			int			mblen = pg_mblen(p);
+			pg_wchar	c = code_point_at(p, mblen);
+
+			if (is_control_char(c) || is_blank_char(c))
 				reason = "It must not contain blanks or control characters.";
+			p += mblen;
 		}
 	}
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set everything up on a fresh Debian 12 machine and run every test suite:
-# pg_regress and isolation specs (each on its own throwaway server), then
-# pgTAP and the many-client race on one more throwaway cluster.
+# pg_regress and isolation specs (each on its own throwaway server); pgTAP,
+# the many-client race, log privacy, upgrade, PostgREST and pg_cron on one
+# more throwaway cluster; then the fault tests, each on its own clusters.
 # Prints one line per suite and a closing "N passed, N failed".
 source "$(dirname "$0")/lib.sh"
 
@@ -49,6 +50,13 @@ run_suite "pg_cron end to end" bash "$MR_TOP/test/cron_e2e.sh"
 
 mr_cleanup
 trap - EXIT
+
+# Faults: each script starts and stops its own cluster(s).
+run_suite "crash recovery" bash "$MR_TOP/test/faults/crash.sh"
+run_suite "backup and restore" bash "$MR_TOP/test/faults/backup_restore.sh"
+run_suite "hot standby" bash "$MR_TOP/test/faults/replica.sh"
+run_suite "hostile input" bash "$MR_TOP/test/faults/hostile.sh"
+run_suite "memory of one backend" bash "$MR_TOP/test/faults/memory.sh"
 echo
 [ $failed -eq 0 ] || echo "failed suites: ${failed_names[*]}"
 echo "$passed passed, $failed failed"
