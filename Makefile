@@ -17,3 +17,17 @@ ISOLATION_OPTS = --temp-instance=./tmp_check_iso --temp-config=test/isolation.co
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# ---------------------------------------------------------------------------
+# Sanitizers and static analysis (issue 5).  Both work on private copies:
+# neither touches this tree's build nor the server's installation.
+#   make sanitize-check  regress + isolation against an ASan/UBSan build
+#   make analyse         clang-tidy (.clang-tidy) and cppcheck over src/*.c
+# Run as root on a fresh machine (they install what they need), or as a
+# user who already has the packages.
+# ---------------------------------------------------------------------------
+.PHONY: sanitize-check analyse
+sanitize-check:
+	bash test/sanitize.sh
+analyse:
+	bash test/analyse.sh
