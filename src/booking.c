@@ -91,7 +91,7 @@ identify_caller(void)
 
 /* Column of the current SPI result row, which the statements never leave NULL. */
 static Datum
-result_column(int row, int column)
+result_column(uint64 row, int column)
 {
 	bool		isnull;
 	Datum		value;

@@ -14,6 +14,8 @@
 
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "datatype/timestamp.h"
+#include "utils/timestamp.h"
 
 #include "medreserve.h"
 
@@ -30,6 +32,8 @@ medreserve_expire(PG_FUNCTION_ARGS)
 	int64		holds_failed = 0;
 	int64		slots_released = 0;
 	int32		batch_failed;
+	TimestampTz resume_from = DT_NOBEGIN;	/* -infinity: from the start */
+	Datum		last_expiry;
 
 	medreserve_require_writable("expire holds");
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -37,11 +41,13 @@ medreserve_expire(PG_FUNCTION_ARGS)
 
 	do
 	{
-		Datum		batch_size = Int32GetDatum(medreserve_expire_batch_size);
+		Datum		args[2];
 		bool		isnull;
 
 		CHECK_FOR_INTERRUPTS();
-		medreserve_execute(PLAN_EXPIRE_BATCH, &batch_size, NULL, SPI_OK_SELECT);
+		args[0] = Int32GetDatum(medreserve_expire_batch_size);
+		args[1] = TimestampTzGetDatum(resume_from);
+		medreserve_execute(PLAN_EXPIRE_BATCH, args, NULL, SPI_OK_SELECT);
 		if (SPI_processed != 1)
 			elog(ERROR, "expire batch returned " UINT64_FORMAT " rows", SPI_processed);
 		batch_failed = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
@@ -49,6 +55,10 @@ medreserve_expire(PG_FUNCTION_ARGS)
 		slots_released += DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 													   SPI_tuptable->tupdesc, 2, &isnull));
 		holds_failed += batch_failed;
+		last_expiry = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+		if (isnull)
+			break;				/* the batch found nothing */
+		resume_from = DatumGetTimestampTz(last_expiry);
 	} while (batch_failed >= medreserve_expire_batch_size);
 
 	if (SPI_finish() != SPI_OK_FINISH)

@@ -95,7 +95,7 @@ publish_counts_at_commit(XactEvent event, void *arg)
 		for (UncommittedCounts *level = uncommitted; level; level = level->parent)
 			for (int i = 0; i < NUM_MEDRESERVE_COUNTERS; i++)
 				if (level->counts[i] > 0)
-					pg_atomic_fetch_add_u64(&shared_counters->counts[i], level->counts[i]);
+					pg_atomic_fetch_add_u64(&shared_counters->counts[i], (int64) level->counts[i]);
 	}
 	else if (event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_ABORT)
 		return;

@@ -94,7 +94,7 @@ medreserve_check_patient_name(text *name)
 				 errhidestmt(true)));
 	*stop = '\0';
 
-	nchars = pg_mbstrlen_with_len(start, stop - start);
+	nchars = pg_mbstrlen_with_len(start, (int) (stop - start));
 	if (nchars > MEDRESERVE_MAX_NAME_CHARS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
