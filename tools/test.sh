@@ -51,6 +51,11 @@ run_suite "pg_cron end to end" bash "$MR_TOP/test/cron_e2e.sh"
 mr_cleanup
 trap - EXIT
 
+# Static analysis, and the regression run under ASan/UBSan in a private copy
+# of the server's installation.
+run_suite "static analysis (cppcheck, clang-tidy)" make -C "$MR_TOP" -s analyse PG_CONFIG="$PG_CONFIG"
+run_suite "sanitizers (address, undefined)" make -C "$MR_TOP" -s sanitize-check PG_CONFIG="$PG_CONFIG"
+
 # Faults: each script starts and stops its own cluster(s).
 run_suite "crash recovery" bash "$MR_TOP/test/faults/crash.sh"
 run_suite "backup and restore" bash "$MR_TOP/test/faults/backup_restore.sh"
