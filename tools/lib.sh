@@ -64,7 +64,21 @@ mr_cluster_start() {
         echo "max_connections = 200"
         for line in "$@"; do echo "$line"; done
     } | mr_as_pg tee -a "$MR_DATA/postgresql.conf" >/dev/null
-    mr_as_pg "$PGBIN/pg_ctl" -D "$MR_DATA" -l "$MR_WORK/server.log" -w -t 60 start >/dev/null
+    # Another server may take the port between the probe and the start (other
+    # test clusters run here too): then move on to the next free port.
+    local tries=0
+    until mr_as_pg "$PGBIN/pg_ctl" -D "$MR_DATA" -l "$MR_WORK/server.log" -w -t 60 start >/dev/null; do
+        tries=$((tries + 1))
+        if [ $tries -lt 5 ] && grep -qE 'already in use|could not create lock file|could not bind' "$MR_WORK/server.log"; then
+            port=$(mr_free_port $((port + 1)))
+            echo "port = $port" | mr_as_pg tee -a "$MR_DATA/postgresql.conf" >/dev/null
+            export PGPORT=$port
+            continue
+        fi
+        echo "the server did not start; the end of its log:" >&2
+        tail -20 "$MR_WORK/server.log" >&2
+        return 1
+    done
 }
 
 mr_cluster_stop() {

@@ -216,10 +216,13 @@ if [ "$ext" = "1,1,1,1,1,1,1,1" ] && [ "$ext_before" = "$ext" ]; then
 else
     report "not ok" "each of the extension's 8 statements has exactly one kept plan" "after $ext, before $ext_before"
 fi
-if [ "$(field after 5)" -le "$(field before 5)" ]; then
-    report ok "the CachedPlan contexts did not grow ($(field before 5) -> $(field after 5))"
+# A kept statement builds its one generic plan on its first execution, which
+# may come after the warm-up (the lazy-release path, say): at most one more
+# CachedPlan per kept statement, never one per call.
+if [ "$(field after 5)" -le $(( $(field before 5) + 8 )) ]; then
+    report ok "the CachedPlan contexts grew by at most one per kept statement ($(field before 5) -> $(field after 5))"
 else
-    report "not ok" "the CachedPlan contexts did not grow" "$(field before 5) -> $(field after 5)"
+    report "not ok" "the CachedPlan contexts grew by at most one per kept statement" "$(field before 5) -> $(field after 5)"
 fi
 
 # Part two: one transaction, each call in its own savepoint (as psql's

@@ -58,7 +58,7 @@ SQL
 
 # the standby
 standby_data=$MR_WORK/standby
-if mr_as_pg "$PGBIN/pg_basebackup" -h "$MR_WORK" -p "$port" -U postgres -D "$standby_data" -R -X stream -c fast 2> "$MR_WORK/basebackup.err"; then
+if mr_as_pg "$PGBIN/pg_basebackup" -h "$MR_WORK" -p "$PGPORT" -U postgres -D "$standby_data" -R -X stream -c fast 2> "$MR_WORK/basebackup.err"; then
     report ok "pg_basebackup -R made a standby"
 else
     report "not ok" "pg_basebackup -R made a standby" "$(head -3 "$MR_WORK/basebackup.err")"
