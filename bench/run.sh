@@ -1,0 +1,633 @@
+#!/usr/bin/env bash
+# bench/run.sh: the medreserve benchmark, one command.
+#
+#   bash bench/run.sh              full run, writes bench/RESULTS.md
+#   bash bench/run.sh --smoke      every case for about a second on a small
+#   BENCH_SMOKE=1 bash bench/run.sh   schedule; checks only that it runs and
+#                                  that the invariants hold (CI)
+#
+# It installs what tools/lib.sh installs (packages, then make install), starts
+# its own throwaway cluster (fsync on, defaults but for
+# shared_preload_libraries and max_connections), loads a schedule through the
+# real tables and runs five cases with pgbench, each variant in turn within
+# each run, so that every ratio compares numbers measured side by side:
+#
+#   1 book, uncontended   medreserve_book() vs the design document's six
+#                         round-trip protocol, the same contract in PL/pgSQL,
+#                         and the bare writes (the floor)
+#   2 book, contended     all clients race for the same slot at once
+#   3 hold + confirm      two calls per booking, vs the same in PL/pgSQL
+#   4 sweep               medreserve_expire() vs the design's single UPDATE
+#   5 availability        medreserve_available_slots() vs a plain LEFT JOIN
+#
+# plus diagnostics that tell where the time goes: the sweep with batches of
+# 10000, the design's UPDATE made to release the slots too, and availability
+# from a copy of the slots that keeps each slot's state in a column.  The
+# report also lists every statement one medreserve_book() call runs, and the
+# plan of the query inside medreserve_available_slots().
+#
+# After every pgbench run it checks invariants (no client aborted, one
+# booking per slot, refusals all 23505, the sweep released every slot ...)
+# and ends with "N passed, M failed"; the exit status is non-zero on failure.
+# Timings are reported, never asserted.
+#
+# Settings (environment): BENCH_SECONDS per pgbench run (10; smoke 1),
+# BENCH_RUNS (3; smoke 1), BENCH_DOCTORS (1000; smoke 100),
+# BENCH_SLOTS_PER_DOCTOR (1000; smoke 400), BENCH_SWEEP_HOLDS (100000; smoke
+# 2000), BENCH_CLIENTS ("1 8 32"), BENCH_CONTENDED_CLIENTS (32),
+# BENCH_HOLD_CLIENTS ("8"), BENCH_AVAIL_CLIENTS (8), BENCH_PORT (55500),
+# BENCH_OUT (bench/RESULTS.md; smoke: a file in the scratch folder),
+# BENCH_QUIET_WAIT (30; smoke 0): before each measurement wait up to this many
+# seconds for the machine's CPUs to be idle (other work on a 2-core machine
+# skews the numbers; runs that started on a busy machine are counted in the
+# report), MR_KEEP=1 keeps the scratch folder.
+source "$(dirname "$0")/../tools/lib.sh"
+
+BENCH_DIR=$MR_TOP/bench
+smoke=${BENCH_SMOKE:-0}
+for arg in "$@"; do
+    case $arg in
+    --smoke) smoke=1 ;;
+    -h|--help) sed -n '2,/^source/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
+    esac
+done
+[ "$smoke" = 0 ] || smoke=1
+
+if [ $smoke = 1 ]; then
+    d_seconds=1 d_runs=1 d_doctors=100 d_per_doctor=400 d_sweep=2000 d_quiet=0
+else
+    d_seconds=10 d_runs=3 d_doctors=1000 d_per_doctor=1000 d_sweep=100000 d_quiet=30
+fi
+QUIET_WAIT=${BENCH_QUIET_WAIT:-$d_quiet}
+SECS=${BENCH_SECONDS:-$d_seconds}
+RUNS=${BENCH_RUNS:-$d_runs}
+DOCTORS=${BENCH_DOCTORS:-$d_doctors}
+PER_DOCTOR=${BENCH_SLOTS_PER_DOCTOR:-$d_per_doctor}
+SWEEP_HOLDS=${BENCH_SWEEP_HOLDS:-$d_sweep}
+CLIENTS=${BENCH_CLIENTS:-"1 8 32"}
+CONTENDED_CLIENTS=${BENCH_CONTENDED_CLIENTS:-32}
+HOLD_CLIENTS=${BENCH_HOLD_CLIENTS:-"8"}
+AVAIL_CLIENTS=${BENCH_AVAIL_CLIENTS:-8}
+PORT_FROM=${BENCH_PORT:-55500}
+
+# The command as given, with the settings that were set, for the report.
+command_line="bash bench/run.sh${*:+ $*}"
+for v in BENCH_SMOKE BENCH_SECONDS BENCH_RUNS BENCH_DOCTORS BENCH_SLOTS_PER_DOCTOR BENCH_SWEEP_HOLDS \
+         BENCH_CLIENTS BENCH_CONTENDED_CLIENTS BENCH_HOLD_CLIENTS BENCH_AVAIL_CLIENTS BENCH_PORT \
+         BENCH_QUIET_WAIT; do
+    [ -n "${!v:-}" ] && command_line="$v='${!v}' $command_line"
+done
+
+mr_install_packages
+mr_build_install
+
+mr_make_workdir
+finished=""
+passed=0; failed=0
+on_exit() {
+    local rc=$?
+    if [ -z "$finished" ]; then
+        echo "not ok - the benchmark stopped before its end (exit status $rc)"
+        echo "$passed passed, $((failed + 1)) failed"
+    fi
+    mr_cleanup
+}
+trap on_exit EXIT
+OUT=${BENCH_OUT:-}
+[ -n "$OUT" ] || { if [ $smoke = 1 ]; then OUT=$MR_WORK/RESULTS.md; else OUT=$BENCH_DIR/RESULTS.md; fi; }
+
+port=$(mr_free_port "$PORT_FROM")
+mr_say "starting a throwaway cluster on port $port ($MR_WORK)"
+mr_cluster_start "$port" "shared_preload_libraries = 'medreserve'"
+export PGDATABASE=bench
+mr_psql -d postgres -c "CREATE DATABASE bench"
+mr_psql -c "SET client_min_messages = warning" -c "CREATE EXTENSION medreserve CASCADE"
+mr_psql -f "$BENCH_DIR/sql/helpers.sql"
+cp -r "$BENCH_DIR/scripts" "$MR_WORK/scripts"
+[ "$(id -u)" -eq 0 ] && chown -R postgres: "$MR_WORK/scripts"
+
+q() { mr_as_pg "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+
+check() {  # check DESCRIPTION CONDITION-AS-SQL-BOOLEAN-OR-SHELL-STATUS
+    local what=$1 ok=$2
+    if [ "$ok" = t ] || [ "$ok" = 0 ]; then
+        passed=$((passed + 1)); echo "ok - $what"
+    else
+        failed=$((failed + 1)); echo "not ok - $what"
+    fi
+}
+
+record() {  # record CASE CLIENTS VARIANT RUN VALUE UNIT
+    q -c "INSERT INTO bench.results VALUES ('$1', $2, '$3', $4, $5, '$6')"
+}
+
+reset_bookings() {
+    q -c "TRUNCATE medreserve.booking_slots, medreserve.bookings RESTART IDENTITY" -c "CHECKPOINT"
+}
+
+# CPU busy share (percent) of the whole machine over the last second.
+cpu_busy() {
+    local a b
+    read -r _ a1 a2 a3 a4 a5 a6 a7 a8 _ < /proc/stat
+    sleep 1
+    read -r _ b1 b2 b3 b4 b5 b6 b7 b8 _ < /proc/stat
+    a=$(( (b1 + b2 + b3 + b6 + b7 + b8) - (a1 + a2 + a3 + a6 + a7 + a8) ))
+    b=$(( a + (b4 + b5) - (a4 + a5) ))
+    echo $(( b > 0 ? 100 * a / b : 0 ))
+}
+# Wait (up to QUIET_WAIT s) until the CPUs are at most 15% busy; count the
+# measurements that had to start on a busy machine.
+busy_starts=0; measurements=0
+wait_quiet() {
+    local waited=0 busy
+    measurements=$((measurements + 1))
+    [ "$QUIET_WAIT" -gt 0 ] || return 0
+    while busy=$(cpu_busy); [ "$busy" -gt 15 ]; do
+        waited=$((waited + 1))
+        if [ $waited -ge "$QUIET_WAIT" ]; then
+            busy_starts=$((busy_starts + 1))
+            echo "   (the machine is still ${busy}% busy after ${QUIET_WAIT} s: measuring anyway)"
+            return 0
+        fi
+    done
+}
+
+# pgb SCRIPT CLIENTS [pgbench options]: sets PGB_TPS and PGB_TXNS; fails
+# (after printing pgbench's last words) when a client aborted.
+pgb() {
+    local script=$1 clients=$2; shift 2
+    local jobs=$(( clients < 2 ? 1 : 2 )) rc=0 out=$MR_WORK/pgbench.out
+    wait_quiet
+    mr_as_pg "$PGBIN/pgbench" -n -M prepared -c "$clients" -j "$jobs" -T "$SECS" "$@" \
+        -f "$MR_WORK/scripts/$script.sql" bench > "$out" 2>&1 || rc=$?
+    PGB_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$out")
+    PGB_TXNS=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
+    if [ $rc -ne 0 ] || [ -z "$PGB_TPS" ] || [ -z "$PGB_TXNS" ]; then
+        grep -m3 -E 'error|abort' "$out" | sed 's/^/#   /' || true
+        PGB_TPS=0; PGB_TXNS=0
+        return 1
+    fi
+    printf '   %-28s %3d clients  %10.1f tps\n' "$script" "$clients" "$PGB_TPS"
+}
+
+# time_sql SQL...: runs the statements in one session, sets TIMED_MS (the
+# time of the last) and TIMED_RESULT (its first output line).
+time_sql() {
+    local out args=(-c '\timing on')
+    wait_quiet
+    for sql in "$@"; do args+=(-c "$sql"); done
+    out=$(q "${args[@]}")
+    TIMED_RESULT=$(printf '%s\n' "$out" | { grep -v '^Time: ' || true; } | head -1)
+    TIMED_MS=$(printf '%s\n' "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1)
+}
+
+in_order() {  # in_order RUN WORD...: the words, reversed on even runs
+    local run=$1; shift
+    if [ $((run % 2)) -eq 1 ]; then echo "$@"; else echo "$@" | tr ' ' '\n' | tac | tr '\n' ' '; fi
+}
+
+started_at=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+# the code under test
+revision=$(git -C "$MR_TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ "$revision" != unknown ] && [ -n "$(git -C "$MR_TOP" status --porcelain -- src sql Makefile medreserve.control 2>/dev/null)" ]; then
+    revision="$revision, with uncommitted changes in src/ or sql/"
+fi
+load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
+# other servers on the machine compete for its CPUs (ours is one of them)
+other_servers=$(( $(ps -eo args 2>/dev/null | grep -c '^/usr/lib/postgresql/[0-9]*/bin/postgres -D' || true) - 1 ))
+
+# ---------------------------------------------------------------------------
+mr_say "loading the schedule: $DOCTORS doctors x $PER_DOCTOR slots"
+t0=$(date +%s.%N)
+q -v doctors="$DOCTORS" -v per_doctor="$PER_DOCTOR" -f "$BENCH_DIR/sql/load_schedule.sql"
+load_seconds=$(echo "$(date +%s.%N) - $t0" | bc)
+read -r FIRST LAST NSLOTS DMIN DMAX <<<"$(q -F ' ' -c "SELECT min(id), max(id), count(*),
+    (SELECT min(id) FROM medreserve.doctors), (SELECT max(id) FROM medreserve.doctors) FROM medreserve.slots")"
+printf '   %d slots (ids %d..%d) in %.1f s\n' "$NSLOTS" "$FIRST" "$LAST" "$load_seconds"
+check "schedule loaded: $NSLOTS slots with contiguous ids" \
+    "$(q -c "SELECT $NSLOTS = $DOCTORS * $PER_DOCTOR AND $LAST - $FIRST + 1 = $NSLOTS")"
+
+# Does a booking run leave exactly one booking per transaction, each with its
+# own slot?  (pgbench finishes the transaction in flight when time is up.)
+check_bookings() {  # check_bookings WHAT TXNS CLIENTS STATUS
+    check "$1: one $4 booking per transaction, one slot each" "$(q -c "
+        SELECT count(*) BETWEEN $2 AND $2 + $3
+           AND count(*) = count(DISTINCT slot_id)
+           AND count(*) = (SELECT count(*) FROM medreserve.booking_slots)
+           AND bool_and(status = '$4')
+          FROM medreserve.bookings")"
+}
+
+# ---------------------------------------------------------------------------
+mr_say "case 1: book, uncontended (each client books its own slots)"
+for c in $CLIENTS; do
+    stride=$(( NSLOTS / c ))
+    variants="medreserve protocol plpgsql floor"
+    for run in $(seq 1 "$RUNS"); do
+        for v in $(in_order "$run" $variants); do
+            reset_bookings
+            if pgb "book_$v" "$c" -D n=0 -D first="$FIRST" -D stride="$stride"; then
+                record book "$c" "$v" "$run" "$PGB_TPS" tps
+                check_bookings "book $v, $c clients, run $run" "$PGB_TXNS" "$c" CONFIRMED
+            else
+                check "book $v, $c clients, run $run: no client aborted" 1
+                echo "#   (a duplicate key means a client ran out of its $stride slots: more slots or fewer seconds)"
+            fi
+        done
+    done
+done
+
+# What one call runs: every statement (also those of the foreign-key
+# triggers) with its plan; a plan that shows the slot id as a constant was
+# planned for this call (a custom plan), one that shows $1 was kept.
+reset_bookings
+statements_of() {  # statements_of SQL-CALL-WITH-%s-FOR-THE-SLOT
+    local warm; warm=$(printf "$1" "s")
+    local call; call=$(printf "$1" "$((FIRST + 20))")
+    q 2>&1 <<EOF
+SELECT count(*) FROM generate_series($FIRST, $((FIRST + 9))) AS s, LATERAL ($warm) AS b;
+LOAD 'auto_explain';
+SET auto_explain.log_min_duration = 0;
+SET auto_explain.log_nested_statements = on;
+SET client_min_messages = log;
+$call;
+EOF
+}
+explain_book=$(statements_of "SELECT id FROM medreserve_book(%s, 'Bench Patient')" | sed -n '/^LOG:/,$p')
+reset_bookings
+explain_book_plpgsql=$(statements_of "SELECT id FROM bench.plpgsql_reserve(ARRAY[%s], 'Bench Patient', NULL, false)" | sed -n '/^LOG:/,$p')
+statements_per_book=$(printf '%s\n' "$explain_book" | grep -c '^Query Text:' || true)
+statements_per_book=$((statements_per_book - 1))
+custom_plans_per_book=$(printf '%s\n' "$explain_book" | grep -c "ANY ('{" || true)
+statements_per_plpgsql=$(printf '%s\n' "$explain_book_plpgsql" | grep -c '^Query Text:' || true)
+statements_per_plpgsql=$((statements_per_plpgsql - 1))
+echo "   medreserve_book runs $statements_per_book statements per call (incl. foreign-key checks), $custom_plans_per_book planned per call"
+
+# ---------------------------------------------------------------------------
+mr_say "case 2: book, contended ($CONTENDED_CLIENTS clients race for the same slot, slot after slot)"
+for run in $(seq 1 "$RUNS"); do
+    for v in $(in_order "$run" medreserve plpgsql); do
+        reset_bookings
+        q -c "SELECT setval('bench.refused_23505', 1, false)" -c "TRUNCATE bench.other_errors" >/dev/null
+        refused_c_before=$(q -c "SELECT coalesce((SELECT refused_slot_taken FROM medreserve_counters()), 0)")
+        what="contended $v, run $run"
+        if pgb "contended_$v" "$CONTENDED_CLIENTS" -D n=0 -D first="$FIRST"; then
+            record contended "$CONTENDED_CLIENTS" "$v" "$run" "$PGB_TPS" "attempts/s"
+            read -r won refused other <<<"$(q -F ' ' -c "SELECT (SELECT count(*) FROM medreserve.bookings),
+                (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM bench.refused_23505),
+                (SELECT count(*) FROM bench.other_errors)")"
+            printf '   %d attempts: %d won, %d refused with 23505, %d other errors\n' \
+                "$PGB_TXNS" "$won" "$refused" "$other"
+            record contended "$CONTENDED_CLIENTS" "$v (won)" "$run" "$(echo "$won / $SECS" | bc -l)" "bookings/s"
+            check "$what: every refusal was 23505 ($refused refused, $other other errors)" \
+                "$( [ "$other" -eq 0 ] && [ "$refused" -gt 0 ]; echo $?)"
+            [ "$other" -eq 0 ] || q -c "SELECT sqlstate, count(*), min(message) FROM bench.other_errors GROUP BY 1" | sed 's/^/#   /'
+            check "$what: each slot raced for has exactly one booking, and every attempt was answered" "$(q -c "
+                SELECT count(*) = count(DISTINCT bs.slot_id)
+                   AND min(bs.slot_id) = $FIRST AND max(bs.slot_id) - min(bs.slot_id) + 1 = count(*)
+                   AND bool_and(b.status = 'CONFIRMED')
+                   AND count(*) + $refused BETWEEN $PGB_TXNS AND $PGB_TXNS + $CONTENDED_CLIENTS
+                  FROM medreserve.booking_slots bs JOIN medreserve.bookings b ON b.id = bs.booking_id")"
+            if [ "$v" = medreserve ]; then
+                refused_c_after=$(q -c "SELECT coalesce((SELECT refused_slot_taken FROM medreserve_counters()), 0)")
+                check "$what: medreserve_counters() counted the same refusals" \
+                    "$( [ $((refused_c_after - refused_c_before)) -eq "$refused" ]; echo $?)"
+            fi
+        else
+            check "$what: no client aborted" 1
+        fi
+    done
+done
+
+# ---------------------------------------------------------------------------
+mr_say "case 3: hold, then confirm (two calls per booking)"
+for c in $HOLD_CLIENTS; do
+    stride=$(( NSLOTS / c ))
+    for run in $(seq 1 "$RUNS"); do
+        for v in $(in_order "$run" medreserve plpgsql); do
+            reset_bookings
+            what="hold+confirm $v, $c clients, run $run"
+            if pgb "holdconfirm_$v" "$c" -D n=0 -D first="$FIRST" -D stride="$stride"; then
+                record holdconfirm "$c" "$v" "$run" "$PGB_TPS" "bookings/s"
+                check "$what: every hold confirmed (but those in flight at the end)" "$(q -c "
+                    SELECT count(*) FILTER (WHERE status = 'CONFIRMED' AND expires_at IS NULL) >= $PGB_TXNS
+                       AND count(*) <= $PGB_TXNS + $c
+                       AND count(*) FILTER (WHERE status NOT IN ('CONFIRMED', 'PENDING')) = 0
+                       AND count(*) = (SELECT count(*) FROM medreserve.booking_slots)
+                      FROM medreserve.bookings")"
+            else
+                check "$what: no client aborted" 1
+            fi
+        done
+    done
+done
+
+# ---------------------------------------------------------------------------
+mr_say "case 4: sweep $SWEEP_HOLDS lapsed holds"
+check "the schedule has room for the sweep backlog" \
+    "$( [ $((SWEEP_HOLDS * 4)) -le "$NSLOTS" ]; echo $?)"
+backlog() { q -v holds="$SWEEP_HOLDS" -v first="$FIRST" -f "$BENCH_DIR/sql/sweep_backlog.sql"; }
+sweep_state() {  # failed holds, slots still listed for failed bookings, live bookings' slots
+    q -F ' ' -c "SELECT (SELECT count(*) FROM medreserve.bookings WHERE status = 'FAILED'),
+        (SELECT count(*) FROM medreserve.booking_slots bs JOIN medreserve.bookings b ON b.id = bs.booking_id
+          WHERE b.status = 'FAILED'),
+        (SELECT count(*) FROM medreserve.booking_slots bs JOIN medreserve.bookings b ON b.id = bs.booking_id
+          WHERE b.status = 'CONFIRMED' OR b.expires_at > now())"
+}
+live_expected=$(( SWEEP_HOLDS + SWEEP_HOLDS / 10 ))
+design_update="UPDATE medreserve.bookings SET status = 'FAILED', updated_at = NOW()
+ WHERE status = 'PENDING' AND expires_at IS NOT NULL AND expires_at <= NOW()"
+# diagnostic: the design's UPDATE that also releases the slots, in one pass
+# (no SKIP LOCKED, no batches): what releasing costs by itself
+design_releasing="WITH failed AS ($design_update RETURNING id),
+ released AS (DELETE FROM medreserve.booking_slots bs USING failed WHERE bs.booking_id = failed.id)
+SELECT count(*) FROM failed"
+for run in $(seq 1 "$RUNS"); do
+    for v in $(in_order "$run" medreserve design medreserve_batch_10000 design_releasing); do
+        backlog
+        case $v in
+        medreserve) time_sql "SELECT medreserve_expire()" ;;
+        medreserve_batch_10000)  # diagnostic: ten times the default batch
+            time_sql "SET medreserve.expire_batch_size = 10000" "SELECT medreserve_expire()" ;;
+        design) time_sql "$design_update" ;;
+        design_releasing) time_sql "$design_releasing" ;;
+        esac
+        record sweep 1 "$v" "$run" "$TIMED_MS" ms
+        read -r n_failed n_unreleased n_live <<<"$(sweep_state)"
+        printf '   %-22s %9.1f ms  failed %d, slots still held by failed bookings %d\n' \
+            "$v" "$TIMED_MS" "$n_failed" "$n_unreleased"
+        if [ "$v" = design ]; then
+            record sweep_unreleased 1 "$v" "$run" "$n_unreleased" slots
+            check "sweep design UPDATE, run $run: marks all $SWEEP_HOLDS lapsed holds FAILED (and, as designed, releases no slot: $n_unreleased still held)" \
+                "$( [ "$n_failed" -eq "$SWEEP_HOLDS" ]; echo $?)"
+        else
+            check "sweep $v, run $run: all $SWEEP_HOLDS lapsed holds FAILED, every slot released, live bookings kept" \
+                "$( [ "$n_failed" -eq "$SWEEP_HOLDS" ] && [ "$n_unreleased" -eq 0 ] && [ "$n_live" -eq "$live_expected" ] \
+                    && [ "$TIMED_RESULT" = "$SWEEP_HOLDS" ]; echo $?)"
+        fi
+    done
+done
+
+# ---------------------------------------------------------------------------
+mr_say "case 5: availability of one doctor for one week ($AVAIL_CLIENTS clients, random doctors)"
+q -f "$BENCH_DIR/sql/realistic_bookings.sql"
+read -r FROM_TS UNTIL_TS <<<"$(q -F ' ' -c "SELECT to_char(d, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'),
+    to_char(d + interval '7 days', 'YYYY-MM-DD\"T\"HH24:MI:SSOF')
+    FROM (SELECT date_trunc('day', now()) + interval '1 day' AS d) AS w")"
+design_query="SELECT s.*
+  FROM medreserve.slots s
+  LEFT JOIN medreserve.booking_slots bs ON bs.slot_id = s.id
+  LEFT JOIN medreserve.bookings b ON b.id = bs.booking_id
+        AND (b.status = 'CONFIRMED' OR (b.status = 'PENDING' AND b.expires_at > now()))
+ WHERE s.doctor_id = %s
+   AND s.start_time >= '$FROM_TS' AND s.start_time < '$UNTIL_TS'
+   AND s.start_time > now()
+   AND b.id IS NULL
+ ORDER BY s.start_time"
+sample_doctor=$(( (DMIN + DMAX) / 2 ))
+# diagnostic: the slots with their state in a column, same physical order
+q <<'EOF'
+CREATE TABLE bench.slots_state AS
+SELECT s.*, CASE WHEN b.status = 'CONFIRMED' THEN 'infinity'::timestamptz ELSE b.expires_at END AS busy_until
+  FROM medreserve.slots s
+  LEFT JOIN medreserve.booking_slots bs ON bs.slot_id = s.id
+  LEFT JOIN medreserve.bookings b ON b.id = bs.booking_id
+ ORDER BY s.id;
+ALTER TABLE bench.slots_state ADD PRIMARY KEY (id);
+CREATE INDEX ON bench.slots_state (doctor_id, start_time);
+VACUUM ANALYZE bench.slots_state;
+EOF
+# shellcheck disable=SC2059
+check "availability: medreserve_available_slots() and the LEFT JOIN list the same slots (5 doctors)" "$(q -c "
+    SELECT bool_and(same) FROM (
+      SELECT d, NOT EXISTS (
+          (SELECT id FROM medreserve_available_slots(d, '$FROM_TS', '$UNTIL_TS')
+           EXCEPT ALL
+           SELECT s.id FROM medreserve.slots s
+             LEFT JOIN medreserve.booking_slots bs ON bs.slot_id = s.id
+             LEFT JOIN medreserve.bookings b ON b.id = bs.booking_id
+                   AND (b.status = 'CONFIRMED' OR (b.status = 'PENDING' AND b.expires_at > now()))
+            WHERE s.doctor_id = d AND s.start_time >= '$FROM_TS' AND s.start_time < '$UNTIL_TS'
+              AND s.start_time > now() AND b.id IS NULL)
+          UNION ALL
+          (SELECT s.id FROM medreserve.slots s
+             LEFT JOIN medreserve.booking_slots bs ON bs.slot_id = s.id
+             LEFT JOIN medreserve.bookings b ON b.id = bs.booking_id
+                   AND (b.status = 'CONFIRMED' OR (b.status = 'PENDING' AND b.expires_at > now()))
+            WHERE s.doctor_id = d AND s.start_time >= '$FROM_TS' AND s.start_time < '$UNTIL_TS'
+              AND s.start_time > now() AND b.id IS NULL
+           EXCEPT ALL
+           SELECT id FROM medreserve_available_slots(d, '$FROM_TS', '$UNTIL_TS'))) AS same
+        FROM generate_series($DMIN, $DMIN + 4) AS d) AS t")"
+check "availability: the denormalized copy lists the same slots (5 doctors)" "$(q -c "
+    SELECT bool_and(a.ids = d.ids) FROM generate_series($DMIN, $DMIN + 4) AS doc,
+      LATERAL (SELECT array_agg(id ORDER BY start_time) AS ids
+                 FROM medreserve_available_slots(doc, '$FROM_TS', '$UNTIL_TS')) AS a,
+      LATERAL (SELECT array_agg(id ORDER BY start_time) AS ids FROM bench.slots_state s
+                WHERE s.doctor_id = doc AND s.start_time >= '$FROM_TS' AND s.start_time < '$UNTIL_TS'
+                  AND s.start_time > now() AND (s.busy_until IS NULL OR s.busy_until <= now())) AS d")"
+free_per_week=$(q -c "SELECT count(*) FROM medreserve_available_slots($sample_doctor, '$FROM_TS', '$UNTIL_TS')")
+echo "   doctor $sample_doctor has $free_per_week free slots from $FROM_TS to $UNTIL_TS"
+for run in $(seq 1 "$RUNS"); do
+    for v in $(in_order "$run" medreserve design denormalized); do
+        if pgb "available_$v" "$AVAIL_CLIENTS" -D dmin="$DMIN" -D dmax="$DMAX" -D from="$FROM_TS" -D until="$UNTIL_TS"; then
+            record available "$AVAIL_CLIENTS" "$v" "$run" "$PGB_TPS" "queries/s"
+            check "available $v, run $run: no client aborted" 0
+        else
+            check "available $v, run $run: no client aborted" 1
+        fi
+    done
+done
+# The plan of the query inside medreserve_available_slots, as it runs there
+# (auto_explain of nested statements, after five calls to warm the caches),
+# and of the design's query.
+explain_available=$(q 2>&1 <<EOF | sed -n '/^LOG:/,$p'
+LOAD 'auto_explain';
+SET auto_explain.log_min_duration = 0;
+SET auto_explain.log_analyze = on;
+SET auto_explain.log_buffers = on;
+SET auto_explain.log_nested_statements = on;
+SELECT count(*) FROM generate_series(1, 5) AS i, LATERAL medreserve_available_slots($sample_doctor + 0 * i, '$FROM_TS', '$UNTIL_TS') AS f;
+SET client_min_messages = log;
+SELECT count(*) FROM medreserve_available_slots($sample_doctor, '$FROM_TS', '$UNTIL_TS');
+EOF
+)
+# shellcheck disable=SC2059
+explain_design=$(q -c "EXPLAIN (ANALYZE, BUFFERS) $(printf "$design_query" "$sample_doctor")")
+
+# ---------------------------------------------------------------------------
+mr_say "report"
+# comparisons: CASE|CLIENTS|NUMERATOR|DENOMINATOR|TARGET|KIND (ge: ratio >= target; le: time ratio <= target)
+comparisons=()
+for c in $CLIENTS; do
+    t_floor="" t_protocol="" t_plpgsql=""
+    [ "$c" = 8 ] && { t_floor=0.8; t_protocol=1.6; t_plpgsql=1.5; }
+    [ "$c" = 1 ] && t_protocol=3
+    comparisons+=("book|$c|medreserve|floor|$t_floor|ge" "book|$c|medreserve|protocol|$t_protocol|ge"
+                  "book|$c|medreserve|plpgsql|$t_plpgsql|ge" "book|$c|floor|protocol||ge")
+done
+comparisons+=("contended|$CONTENDED_CLIENTS|medreserve|plpgsql||ge")
+for c in $HOLD_CLIENTS; do comparisons+=("holdconfirm|$c|medreserve|plpgsql||ge"); done
+comparisons+=("sweep|1|medreserve|design|1.5|le" "sweep|1|medreserve_batch_10000|design||le"
+              "sweep|1|design_releasing|design||le"
+              "available|$AVAIL_CLIENTS|medreserve|design|2|ge" "available|$AVAIL_CLIENTS|denormalized|design||ge")
+q -c "CREATE TABLE bench.comparisons (ord serial, case_name text, clients int, num text, den text, target float8, kind text)"
+for line in "${comparisons[@]}"; do
+    IFS='|' read -r cs cl num den tg kind <<<"$line"
+    q -c "INSERT INTO bench.comparisons (case_name, clients, num, den, target, kind)
+          VALUES ('$cs', $cl, '$num', '$den', NULLIF('$tg', '')::float8, '$kind')"
+done
+
+judge=true; [ $smoke = 1 ] && judge=false
+ratio_table=$(q -c "
+WITH per_run AS (
+    SELECT c.ord, a.run, a.value / NULLIF(b.value, 0) AS ratio
+      FROM bench.comparisons c
+      JOIN bench.results a ON a.case_name = c.case_name AND a.clients = c.clients AND a.variant = c.num
+      JOIN bench.results b ON b.case_name = c.case_name AND b.clients = c.clients AND b.variant = c.den
+                          AND b.run = a.run),
+med AS (
+    SELECT c.case_name, c.clients, c.variant,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY c.value) AS median, min(c.unit) AS unit
+      FROM bench.results c GROUP BY 1, 2, 3)
+SELECT format('| %s | %s | %s | %s %s | %s | %s %s | **%s** | %s | %s |',
+              c.case_name, c.clients, c.num, round(mn.median::numeric, 1), mn.unit, c.den,
+              round(md.median::numeric, 1), md.unit,
+              to_char(percentile_cont(0.5) WITHIN GROUP (ORDER BY r.ratio), 'FM990.00') || 'x',
+              coalesce(CASE c.kind WHEN 'ge' THEN '>= ' ELSE '<= ' END || c.target || 'x', '-'),
+              CASE WHEN c.target IS NULL THEN '-'
+                   WHEN NOT $judge THEN 'not judged (smoke)'
+                   WHEN (c.kind = 'ge' AND percentile_cont(0.5) WITHIN GROUP (ORDER BY r.ratio) >= c.target)
+                     OR (c.kind = 'le' AND percentile_cont(0.5) WITHIN GROUP (ORDER BY r.ratio) <= c.target)
+                   THEN 'met' ELSE 'MISSED' END)
+  FROM bench.comparisons c
+  JOIN per_run r ON r.ord = c.ord
+  JOIN med mn ON mn.case_name = c.case_name AND mn.clients = c.clients AND mn.variant = c.num
+  JOIN med md ON md.case_name = c.case_name AND md.clients = c.clients AND md.variant = c.den
+ GROUP BY c.ord, c.case_name, c.clients, c.num, c.den, c.target, c.kind, mn.median, mn.unit, md.median, md.unit
+ ORDER BY c.ord")
+all_table=$(q -c "
+SELECT format('| %s | %s | %s | %s | %s | %s | %s |', case_name, clients, variant,
+              round(percentile_cont(0.5) WITHIN GROUP (ORDER BY value)::numeric, 1),
+              round(min(value)::numeric, 1), round(max(value)::numeric, 1), min(unit))
+  FROM bench.results GROUP BY case_name, clients, variant
+ ORDER BY min(CASE case_name WHEN 'book' THEN 1 WHEN 'contended' THEN 2 WHEN 'holdconfirm' THEN 3
+                             WHEN 'sweep' THEN 4 WHEN 'sweep_unreleased' THEN 5 ELSE 6 END),
+          clients, variant")
+settings=$(q -c "SELECT format('| %s | %s%s | %s |', name, setting, coalesce(' ' || unit, ''), source)
+                   FROM pg_settings
+                  WHERE (source NOT IN ('default', 'override') AND name NOT IN ('application_name', 'client_encoding', 'DateStyle', 'default_text_search_config', 'lc_messages', 'lc_monetary', 'lc_numeric', 'lc_time', 'log_timezone', 'TimeZone'))
+                     OR name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method',
+                                 'shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'jit',
+                                 'plan_cache_mode', 'TimeZone')
+                  ORDER BY name")
+pg_version=$(q -c "SELECT version()")
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+mem_total=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+finished_at=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+
+{
+    echo "# medreserve benchmark results"
+    echo
+    [ $smoke = 1 ] && { echo "**Smoke run: one short run of each case on a small schedule; the numbers mean nothing.**"; echo; }
+    echo "Generated by \`$command_line\` (bench/run.sh), $started_at to $finished_at."
+    echo
+    echo "## Machine and server"
+    echo
+    echo "- machine: $(nproc) CPUs ($cpu_model), $mem_total memory, Linux $(uname -r)"
+    echo "- load average when the run started: $load_at_start; other PostgreSQL servers running: $other_servers;"
+    echo "  measurements that started while the CPUs were still more than 15% busy after a ${QUIET_WAIT} s wait: $busy_starts of $measurements"
+    echo "- server: $pg_version"
+    echo "- medreserve: $(q -c "SELECT extversion FROM pg_extension WHERE extname = 'medreserve'") built from commit $revision"
+    echo "- a throwaway cluster (initdb -E UTF8 --locale=C.UTF-8), clients over the Unix socket;"
+    echo "  pgbench -M prepared, -j 2 (1 for one client), $SECS s per run, $RUNS runs per case,"
+    echo "  each variant after the other within a run (reversed order on even runs); bookings"
+    echo "  are truncated and a CHECKPOINT taken before each pgbench run"
+    echo "- schedule: $DOCTORS doctors x $PER_DOCTOR slots = $NSLOTS slots, loaded in $(printf '%.0f' "$load_seconds") s;"
+    echo "  sweep backlog: $SWEEP_HOLDS lapsed holds, $SWEEP_HOLDS confirmed bookings, $((SWEEP_HOLDS / 10)) live holds;"
+    echo "  availability: 35% of slots confirmed, 5% held, 5% under lapsed holds; one week = $free_per_week free slots for doctor $sample_doctor"
+    echo
+    echo "Settings that differ from the defaults, and the ones that matter here:"
+    echo
+    echo "| setting | value | source |"
+    echo "|---|---|---|"
+    echo "$settings"
+    echo
+    echo "## Ratios (medians of the per-run ratios) and targets"
+    echo
+    echo "A ratio compares two variants measured in the same run (throughput: higher is"
+    echo "better for the first-named variant; sweep: time, lower is better).  \`floor\` vs"
+    echo "\`protocol\` is the ceiling any booking function could reach over the protocol."
+    echo "\`medreserve_batch_10000\`, \`design_releasing\` and \`denormalized\` are diagnostics"
+    echo "(see below), not shipped behaviour."
+    echo
+    echo "| case | clients | variant | median | compared with | median | ratio | target | verdict |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "$ratio_table"
+    echo
+    echo "## Every variant (median, min and max over the runs)"
+    echo
+    echo "| case | clients | variant | median | min | max | unit |"
+    echo "|---|---|---|---|---|---|---|"
+    echo "$all_table"
+    echo
+    echo "Variants: \`medreserve\` = the extension's C function; \`protocol\` = the design"
+    echo "document's controller, six round trips (BEGIN; SELECT ... FOR UPDATE; INSERT booking"
+    echo "RETURNING id; INSERT booking_slots; UPDATE status; COMMIT); \`plpgsql\` = the same"
+    echo "contract as medreserve in one PL/pgSQL function (bench/sql/helpers.sql); \`floor\` = the"
+    echo "bare two inserts in one statement, no checks; \`design\` ="
+    echo "the design document's UPDATE (sweep) or a plain LEFT JOIN (availability);"
+    echo "\`medreserve_batch_10000\` = medreserve_expire() with expire_batch_size = 10000 instead"
+    echo "of 1000 (diagnostic); \`design_releasing\` = the design's UPDATE plus a DELETE of the FAILED"
+    echo "bookings' booking_slots rows in the same statement, one pass, no SKIP LOCKED (diagnostic:"
+    echo "what releasing costs by itself); \`sweep_unreleased\` = slots the design's UPDATE leaves"
+    echo "held by FAILED bookings; \`denormalized\` = availability from a copy of the slots table"
+    echo "that carries each slot's state in a column (busy_until: NULL when free, the hold's expiry,"
+    echo "or infinity when confirmed), read by one index range scan (diagnostic: what such a"
+    echo "column, kept under the slot lock that booking already takes, would give)."
+    echo
+    echo "## Statements per booking"
+    echo
+    echo "medreserve_book() runs $statements_per_book SQL statements per call, foreign-key checks"
+    echo "included; $custom_plans_per_book of them were planned anew for the call (a custom plan: the"
+    echo "slot id appears as a constant).  The PL/pgSQL function runs $statements_per_plpgsql."
+    echo "auto_explain of one medreserve_book() call after ten warm-up calls:"
+    echo
+    echo '```'
+    printf '%s\n' "$explain_book" | grep -v '^ *$'
+    echo '```'
+    echo
+    echo "## The query inside medreserve_available_slots()"
+    echo
+    echo "auto_explain (ANALYZE, BUFFERS) of the nested statements of the sixth call in a session,"
+    echo "doctor $sample_doctor, $FROM_TS to $UNTIL_TS:"
+    echo
+    echo '```'
+    printf '%s\n' "$explain_available" | grep -v '^ *$'
+    echo '```'
+    echo
+    echo "The design's LEFT JOIN, EXPLAIN (ANALYZE, BUFFERS), same doctor and week:"
+    echo
+    echo '```'
+    printf '%s\n' "$explain_design"
+    echo '```'
+} > "$OUT.new"
+
+# Keep the hand-written analysis of an earlier full run.
+if [ $smoke = 0 ] && [ -f "$OUT" ] && grep -q '^## Analysis' "$OUT"; then
+    { echo; sed -n '/^## Analysis/,$p' "$OUT"; } >> "$OUT.new"
+fi
+mv "$OUT.new" "$OUT"
+[ "$(id -u)" -eq 0 ] && [ $smoke = 0 ] && chown --reference="$BENCH_DIR" "$OUT" 2>/dev/null || true
+
+echo
+echo "| case | clients | variant | median | compared with | median | ratio | target | verdict |"
+echo "|---|---|---|---|---|---|---|---|---|"
+echo "$ratio_table"
+echo
+echo "results: $OUT"
+echo
+finished=yes
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]

@@ -1,0 +1,13 @@
+-- Case 1: the design document's Express controller protocol, six round trips:
+-- BEGIN; lock the slot; insert a PENDING booking; insert booking_slots;
+-- mark it CONFIRMED; COMMIT.  \gset carries the booking id to the next command.
+\set s :first + :client_id * :stride + :n
+\set n :n + 1
+BEGIN;
+SELECT id FROM medreserve.slots WHERE id = :s::integer FOR UPDATE;
+INSERT INTO medreserve.bookings (slot_id, patient_name, status, expires_at)
+VALUES (:s::integer, 'Bench Patient', 'PENDING', now() + interval '2 minutes')
+RETURNING id AS booking_id \gset
+INSERT INTO medreserve.booking_slots (booking_id, slot_id) VALUES (:booking_id::integer, :s::integer);
+UPDATE medreserve.bookings SET status = 'CONFIRMED', updated_at = now() WHERE id = :booking_id::integer;
+COMMIT;
