@@ -56,6 +56,9 @@ trap - EXIT
 run_suite "static analysis (cppcheck, clang-tidy)" make -C "$MR_TOP" -s analyse PG_CONFIG="$PG_CONFIG"
 run_suite "sanitizers (address, undefined)" make -C "$MR_TOP" -s sanitize-check PG_CONFIG="$PG_CONFIG"
 
+# The benchmark's smoke run: every case briefly, invariants only, no timings.
+run_suite "benchmark smoke run" bash "$MR_TOP/bench/run.sh" --smoke
+
 # Faults: each script starts and stops its own cluster(s).
 run_suite "crash recovery" bash "$MR_TOP/test/faults/crash.sh"
 run_suite "backup and restore" bash "$MR_TOP/test/faults/backup_restore.sh"
