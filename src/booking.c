@@ -4,10 +4,10 @@
  *	  Book, hold, confirm and cancel: the state changes of a booking.
  *
  * Booking or holding locks the requested slot rows FOR UPDATE in ascending
- * id order, then looks at what occupies them in a fresh snapshot: a live
- * booking refuses the call with 23505, a lapsed hold is marked FAILED and
- * its slots released on the spot.  Only then are the booking and its
- * booking_slots rows inserted.  UNIQUE (booking_slots.slot_id) stays as the
+ * id order, then, in a fresh snapshot, inserts the booking and its
+ * booking_slots rows unless something covers the slots.  If something does,
+ * a live booking refuses the call with 23505 and a lapsed hold is marked
+ * FAILED and its slots released on the spot, and the insert is tried again.  UNIQUE (booking_slots.slot_id) stays as the
  * last line of defence should anything bypass this protocol.
  *
  *-------------------------------------------------------------------------
@@ -261,14 +261,6 @@ reserve_slots(FunctionCallInfo fcinfo, const int32 *ids, int nslots,
 		elog(ERROR, "SPI_connect failed");
 
 	values[0] = Int32GetDatum(lock_bookable_slots(ids, nslots, id_array));
-
-	/*
-	 * If lapsed holds were released, look again: a hold confirmed meanwhile
-	 * by a transaction older than its expiry was not released and must win.
-	 */
-	if (refuse_occupied_slots(id_array, true) > 0)
-		(void) refuse_occupied_slots(id_array, false);
-
 	values[1] = CStringGetTextDatum(patient_name);
 	if (patient_email != NULL)
 		values[2] = CStringGetTextDatum(patient_email);
@@ -287,6 +279,17 @@ reserve_slots(FunctionCallInfo fcinfo, const int32 *ids, int nslots,
 	values[5] = id_array;
 
 	medreserve_execute(PLAN_INSERT_BOOKING, values, nulls, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+	{
+		/*
+		 * Something covers the slots: refuse, or release lapsed holds and try
+		 * again.  After a release, look once more: a hold confirmed meanwhile
+		 * by a transaction older than its expiry was not released and wins.
+		 */
+		if (refuse_occupied_slots(id_array, true) > 0)
+			(void) refuse_occupied_slots(id_array, false);
+		medreserve_execute(PLAN_INSERT_BOOKING, values, nulls, SPI_OK_SELECT);
+	}
 	if (SPI_processed != 1)
 		elog(ERROR, "inserting a booking returned " UINT64_FORMAT " rows", SPI_processed);
 	booking = copy_booking_row(fcinfo, caller_cxt);

@@ -16,7 +16,7 @@
 PG_MODULE_MAGIC;
 
 int			medreserve_hold_duration_s = 120;
-int			medreserve_expire_batch_size = 1000;
+int			medreserve_expire_batch_size = 10000;
 int			medreserve_health_overdue_threshold_s = 300;
 
 void		_PG_init(void);
@@ -40,7 +40,7 @@ _PG_init(void)
 							"How many lapsed holds medreserve_expire() settles per statement.",
 							"The sweep repeats batches until none is left; smaller batches hold fewer row locks at once.",
 							&medreserve_expire_batch_size,
-							1000, 1, 1000000,
+							10000, 1, 1000000,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 

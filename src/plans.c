@@ -41,12 +41,17 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		1, {INT4ARRAYOID}
 	},
 	[PLAN_SLOT_OCCUPANTS] = {
-		/* Runs after the slot locks are held, in a fresh snapshot. */
+		/*
+		 * Runs after the slot locks are held, in a fresh snapshot.  OFFSET 0
+		 * keeps the per-row lookup of the booking a nested loop, whatever the
+		 * table sizes were when the generic plan was made.
+		 */
 		"find slot occupants",
 		"SELECT bs.slot_id, b.id, b.status, b.expires_at,"
 		"       b.status = 'PENDING' AND b.expires_at <= now() AS lapsed"
 		"  FROM medreserve.booking_slots bs"
-		"  JOIN medreserve.bookings b ON b.id = bs.booking_id"
+		"  CROSS JOIN LATERAL (SELECT id, status, expires_at FROM medreserve.bookings"
+		"                       WHERE id = bs.booking_id OFFSET 0) b"
 		"  WHERE bs.slot_id = ANY ($1)"
 		"  ORDER BY bs.slot_id",
 		1, {INT4ARRAYOID}
@@ -68,11 +73,19 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		1, {INT4ARRAYOID}
 	},
 	[PLAN_INSERT_BOOKING] = {
+		/*
+		 * Inserts only when no booking_slots row covers the locked slots, so
+		 * booking a free slot takes two statements (lock, insert); when it
+		 * inserts nothing the caller finds out why.
+		 */
 		"insert booking",
-		"WITH b AS ("
+		"WITH occupied AS ("
+		"  SELECT 1 FROM medreserve.booking_slots WHERE slot_id = ANY ($6::integer[]) LIMIT 1),"
+		" b AS ("
 		"  INSERT INTO medreserve.bookings"
 		"         (slot_id, patient_name, patient_email, status, expires_at)"
-		"  VALUES ($1, $2, $3, $4, now() + $5 * interval '1 second')"
+		"  SELECT $1, $2, $3, $4, now() + $5 * interval '1 second'"
+		"   WHERE NOT EXISTS (SELECT 1 FROM occupied)"
 		"  RETURNING *),"
 		" s AS ("
 		"  INSERT INTO medreserve.booking_slots (booking_id, slot_id)"
