@@ -319,17 +319,7 @@ report_rows "restored: " -d restored <<SQL
 CREATE TEMP TABLE old_max AS
 SELECT (SELECT max(id) FROM medreserve.doctors) AS doctors, (SELECT max(id) FROM medreserve.slots) AS slots,
        (SELECT max(id) FROM medreserve.bookings) AS bookings, (SELECT max(id) FROM medreserve.booking_slots) AS booking_slots;
-CREATE TEMP TABLE outcome (step text, ok boolean, detail text);
-CREATE FUNCTION pg_temp.try(step text, call text, want text) RETURNS void LANGUAGE plpgsql AS \$\$
-DECLARE got text;
-BEGIN
-    BEGIN
-        EXECUTE call INTO got;
-    EXCEPTION WHEN OTHERS THEN
-        got := SQLSTATE || ': ' || SQLERRM;
-    END;
-    INSERT INTO outcome VALUES (step, got LIKE want, format('got %s, want %s', got, want));
-END \$\$;
+$(outcome_sql)
 SELECT pg_temp.try('a slot under a lapsed hold can be booked (the hold is released lazily)',
                    \$\$SELECT status FROM medreserve_book(8, 'After Restore')\$\$, 'CONFIRMED');
 SELECT pg_temp.try('the lapsed hold is now FAILED',

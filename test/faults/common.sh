@@ -40,6 +40,25 @@ q() { mr_as_pg "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 # Run SQL that prints rows "ok|description|detail" or "not ok|..." (or lines
 # starting with "# ") and turn each into a report line, with a prefix.
 # Usage: report_rows PREFIX psql-args... (SQL on stdin or by -c/-f)
+# SQL that makes pg_temp.try(step, call, want): it runs call, and records in
+# the temp table outcome whether the answer, or "SQLSTATE: message" for an
+# error, is LIKE want.  report_rows prints the outcome.
+outcome_sql() {
+    cat <<'SQL'
+CREATE TEMP TABLE outcome (step text, ok boolean, detail text);
+CREATE FUNCTION pg_temp.try(step text, call text, want text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE got text;
+BEGIN
+    BEGIN
+        EXECUTE call INTO got;
+    EXCEPTION WHEN OTHERS THEN
+        got := SQLSTATE || ': ' || SQLERRM;
+    END;
+    INSERT INTO outcome VALUES (step, got LIKE want, format('got %s, want %s', got, want));
+END $$;
+SQL
+}
+
 report_rows() {
     local prefix=$1; shift
     local out rc=0 status descr detail

@@ -214,17 +214,7 @@ else
     report "not ok" "the standby was promoted"
 fi
 report_rows "promoted: " -p "$sport" -d $db <<SQL
-CREATE TEMP TABLE outcome (step text, ok boolean, detail text);
-CREATE FUNCTION pg_temp.try(step text, call text, want text) RETURNS void LANGUAGE plpgsql AS \$\$
-DECLARE got text;
-BEGIN
-    BEGIN
-        EXECUTE call INTO got;
-    EXCEPTION WHEN OTHERS THEN
-        got := SQLSTATE || ': ' || SQLERRM;
-    END;
-    INSERT INTO outcome VALUES (step, got LIKE want, format('got %s, want %s', got, want));
-END \$\$;
+$(outcome_sql)
 SELECT pg_temp.try('the slot booked on the primary before fail-over refuses with 23505',
                    \$\$SELECT status FROM medreserve_book(8, 'After Failover')\$\$, '23505: slot 8 is already booked');
 SELECT pg_temp.try('the confirmed booking of the primary refuses with 23505',
