@@ -54,7 +54,7 @@ CREATE TABLE mem.samples (calls int, bytes bigint, contexts int, plan_sources in
 -- contexts by a fragment of their text.
 CREATE VIEW mem.extension_plans AS
 SELECT f.fragment, count(c.*) AS contexts
-  FROM unnest(ARRAY['AS started', 'AS lapsed', 'WITH failed AS', 'WITH b AS',
+  FROM unnest(ARRAY['AS started', 'AS lapsed', 'WITH failed AS', 'WITH occupied AS',
                     'SET status = ''CONFIRMED'', expires_at = NULL', 'WITH c AS',
                     'SELECT status, expires_at FROM', 'WITH lapsed AS']) f(fragment)
   LEFT JOIN pg_backend_memory_contexts c
