@@ -406,21 +406,9 @@ CREATE TRIGGER slots_refuse_removing_booked BEFORE DELETE ON medreserve.slots
 
 CREATE FUNCTION medreserve.require_writable(action text)
 RETURNS void
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF pg_is_in_recovery() THEN
-        RAISE EXCEPTION 'cannot % on a standby server', action
-            USING ERRCODE = 'read_only_sql_transaction',
-                  HINT = 'Schedules are changed on the primary.';
-    END IF;
-    IF current_setting('transaction_read_only')::boolean THEN
-        RAISE EXCEPTION 'cannot % in a read-only transaction', action
-            USING ERRCODE = 'read_only_sql_transaction';
-    END IF;
-END
-$$;
+AS 'MODULE_PATHNAME', 'medreserve_require_writable_sql'
+LANGUAGE c STABLE STRICT
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION medreserve.require_writable(text) IS
 'Internal: refuse (25006) on a standby or in a read-only transaction, naming the action';
 

@@ -204,9 +204,6 @@ refuse_occupied_slots(Datum id_array, bool release_lapsed)
 	{
 		int32		slot_id = DatumGetInt32(result_column(row, 1));
 		char	   *status = TextDatumGetCString(result_column(row, 3));
-		bool		isnull;
-		Datum		expires_at = SPI_getbinval(SPI_tuptable->vals[row],
-											   SPI_tuptable->tupdesc, 4, &isnull);
 		bool		lapsed = DatumGetBool(result_column(row, 5));
 
 		if (lapsed && release_lapsed)
@@ -214,12 +211,13 @@ refuse_occupied_slots(Datum id_array, bool release_lapsed)
 			lapsed_ids[nlapsed++] = result_column(row, 2);
 			continue;
 		}
-		if (strcmp(status, "PENDING") == 0 && !isnull)
+		/* a PENDING row always has expires_at (bookings_pending_has_expiry) */
+		if (strcmp(status, "PENDING") == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
 					 errmsg("slot %d is already held", slot_id),
 					 errdetail("Another patient holds it until %s.",
-							   timestamptz_to_str(DatumGetTimestampTz(expires_at))),
+							   timestamptz_to_str(DatumGetTimestampTz(result_column(row, 4)))),
 					 errhint("Choose another slot, or try again after the hold lapses."),
 					 errhidestmt(true)));
 		ereport(ERROR,
@@ -313,8 +311,10 @@ reserve_from_args(FunctionCallInfo fcinfo, bool many_slots, ReserveKind kind)
 	char	   *patient_name;
 	char	   *patient_email = NULL;
 	Caller		caller;
+	const char *action = kind == RESERVE_HOLD ? "hold slots" : "book slots";
 
-	medreserve_require_writable(kind == RESERVE_HOLD ? "hold slots" : "book slots");
+	medreserve_require_writable(action);
+	medreserve_require_read_committed(action);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -454,8 +454,10 @@ change_booking(FunctionCallInfo fcinfo, bool confirming)
 	Datum		args[2];
 	char		nulls[2] = {' ', ' '};
 	Datum		booking;
+	const char *action = confirming ? "confirm a booking" : "cancel a booking";
 
-	medreserve_require_writable(confirming ? "confirm a booking" : "cancel a booking");
+	medreserve_require_writable(action);
+	medreserve_require_read_committed(action);
 	if (!caller.is_admin && caller.claimed_email == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

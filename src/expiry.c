@@ -36,6 +36,7 @@ medreserve_expire(PG_FUNCTION_ARGS)
 	Datum		last_expiry;
 
 	medreserve_require_writable("expire holds");
+	medreserve_require_read_committed("expire holds");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 

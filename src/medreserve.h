@@ -78,5 +78,6 @@ extern char *medreserve_check_patient_email(text *email);
 extern int	medreserve_check_slot_ids(ArrayType *slot_ids, int32 **sorted_ids);
 extern int32 medreserve_check_booking_id(FunctionCallInfo fcinfo, int argno);
 extern void medreserve_require_writable(const char *action);
+extern void medreserve_require_read_committed(const char *action);
 
 #endif							/* MEDRESERVE_H */

@@ -23,6 +23,8 @@
 
 #include "medreserve.h"
 
+PG_FUNCTION_INFO_V1(medreserve_require_writable_sql);
+
 static bool
 is_blank_byte(char c)
 {
@@ -245,10 +247,9 @@ medreserve_check_booking_id(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
- * Refuse (25006) to change bookings on a hot standby or in a read-only
- * transaction, with a message that says where to go instead of the one a
- * failed SELECT ... FOR UPDATE would give; and (25000) at an isolation level
- * other than READ COMMITTED.
+ * Refuse (25006) to change anything on a hot standby or in a read-only
+ * transaction, with a message that names the action and says where to go,
+ * instead of the one a failed SELECT ... FOR UPDATE or INSERT would give.
  */
 void
 medreserve_require_writable(const char *action)
@@ -257,20 +258,36 @@ medreserve_require_writable(const char *action)
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("cannot %s on a standby server", action),
-				 errhint("Bookings are made on the primary; a standby can list doctors and free slots."),
+				 errhint("Changes are made on the primary; a standby can list doctors and free slots."),
 				 errhidestmt(true)));
 	if (XactReadOnly)
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("cannot %s in a read-only transaction", action),
 				 errhidestmt(true)));
+}
 
-	/*
-	 * The locking protocol needs each statement to see rows committed while
-	 * it waited for a lock; a transaction snapshot would turn a lost race
-	 * into a raw unique violation or a serialization failure (40001, which
-	 * PostgREST retries without limit).
-	 */
+/*
+ * The same check for the SQL-language API functions (add_doctor, add_slots),
+ * so there is one implementation: medreserve.require_writable(action).
+ */
+Datum
+medreserve_require_writable_sql(PG_FUNCTION_ARGS)
+{
+	medreserve_require_writable(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_VOID();
+}
+
+/*
+ * Refuse (25000) to book at an isolation level other than READ COMMITTED.
+ * The locking protocol needs each statement to see rows committed while it
+ * waited for a lock; a transaction snapshot would turn a lost race into a
+ * raw unique violation or a serialization failure (40001, which PostgREST
+ * retries without limit).
+ */
+void
+medreserve_require_read_committed(const char *action)
+{
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),

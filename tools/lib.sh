@@ -81,9 +81,11 @@ mr_cluster_start() {
     done
 }
 
+# mr_cluster_stop [DATA]: stop the cluster in DATA (default $MR_DATA) if it runs.
 mr_cluster_stop() {
-    if [ -n "${MR_DATA:-}" ] && [ -f "$MR_DATA/postmaster.pid" ]; then
-        mr_as_pg "$PGBIN/pg_ctl" -D "$MR_DATA" -m fast -w stop >/dev/null || true
+    local data=${1:-${MR_DATA:-}}
+    if [ -n "$data" ] && [ -f "$data/postmaster.pid" ]; then
+        mr_as_pg "$PGBIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
     fi
 }
 

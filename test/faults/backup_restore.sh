@@ -31,9 +31,7 @@ source "$(dirname "$0")/common.sh"
 
 other_data=""
 cleanup() {
-    if [ -n "$other_data" ] && [ -f "$other_data/postmaster.pid" ]; then
-        mr_as_pg "$PGBIN/pg_ctl" -D "$other_data" -m fast -w stop >/dev/null 2>&1 || true
-    fi
+    [ -n "$other_data" ] && mr_cluster_stop "$other_data"
     mr_cleanup
 }
 trap cleanup EXIT

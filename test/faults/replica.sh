@@ -17,9 +17,7 @@ source "$(dirname "$0")/common.sh"
 
 standby_data=""
 cleanup() {
-    if [ -n "$standby_data" ] && [ -f "$standby_data/postmaster.pid" ]; then
-        mr_as_pg "$PGBIN/pg_ctl" -D "$standby_data" -m fast -w stop >/dev/null 2>&1 || true
-    fi
+    [ -n "$standby_data" ] && mr_cluster_stop "$standby_data"
     mr_cleanup
 }
 trap cleanup EXIT
