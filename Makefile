@@ -12,6 +12,9 @@ PG_CPPFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-in
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/medreserve--%,$(wildcard sql/*.sql))))
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=test/regress.conf --load-extension=btree_gist --load-extension=medreserve
 ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
+# Cluster-level tests (t/*.pl on PostgreSQL::Test::Cluster), after the two above.
+TAP_TESTS = 1
+
 ISOLATION_OPTS = --temp-instance=./tmp_check_iso --temp-config=test/isolation.conf --load-extension=btree_gist --load-extension=medreserve
 
 PG_CONFIG ?= pg_config
