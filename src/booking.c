@@ -19,12 +19,9 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
-#include "utils/guc.h"
-#include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
 #include "medreserve.h"
@@ -43,10 +40,9 @@ typedef enum ReserveKind
 } ReserveKind;
 
 /*
- * Who is calling, as far as bookings go.  Admins (members of medreserve_admin,
- * or superusers) act on any booking.  Anyone else is a patient; a patient
- * signed in through PostgREST has an email claim and acts only on bookings
- * made under that email.
+ * Who is calling, as far as bookings go (identity.c has the rules).  Admins
+ * act on any booking.  Anyone else is a patient; a patient signed in through
+ * the trusted gateway acts only on bookings made under their email.
  */
 typedef struct Caller
 {
@@ -54,38 +50,14 @@ typedef struct Caller
 	char	   *claimed_email;	/* NULL when not signed in, and for admins */
 } Caller;
 
-/*
- * The role in effect outside our SECURITY DEFINER call is the outer user
- * (SET ROLE, or PostgREST's role switch), not current_user.
- */
 static Caller
 identify_caller(void)
 {
 	Caller		caller = {false, NULL};
-	Oid			outer_user = GetOuterUserId();
-	Oid			admin_role = get_role_oid("medreserve_admin", true);
-	const char *claims;
-	Jsonb	   *claims_json;
-	JsonbValue *email;
 
-	if (superuser_arg(outer_user) ||
-		(OidIsValid(admin_role) && has_privs_of_role(outer_user, admin_role)))
-	{
-		caller.is_admin = true;
-		return caller;
-	}
-
-	/* outside a PostgREST request the setting is missing or empty */
-	claims = GetConfigOption("request.jwt.claims", true, false);
-	if (claims == NULL || claims[0] == '\0')
-		return caller;
-	claims_json = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(claims)));
-	if (!JB_ROOT_IS_OBJECT(claims_json))
-		return caller;
-	email = getKeyJsonValueFromContainer(&claims_json->root, "email", strlen("email"), NULL);
-	if (email != NULL && email->type == jbvString && email->val.string.len > 0)
-		caller.claimed_email = medreserve_check_patient_email(
-			cstring_to_text_with_len(email->val.string.val, email->val.string.len));
+	caller.is_admin = medreserve_caller_is_admin();
+	if (!caller.is_admin)
+		caller.claimed_email = medreserve_patient_email();
 	return caller;
 }
 
@@ -311,7 +283,7 @@ reserve_from_args(FunctionCallInfo fcinfo, bool many_slots, ReserveKind kind)
 	char	   *patient_name;
 	char	   *patient_email = NULL;
 	Caller		caller;
-	const char *action = kind == RESERVE_HOLD ? "hold slots" : "book slots";
+	const char *action = kind == RESERVE_HOLD ? "medreserve_hold()" : "medreserve_book()";
 
 	medreserve_require_writable(action);
 	medreserve_require_read_committed(action);
@@ -341,7 +313,9 @@ reserve_from_args(FunctionCallInfo fcinfo, bool many_slots, ReserveKind kind)
 	caller = identify_caller();
 	if (caller.claimed_email != NULL)
 	{
-		if (patient_email != NULL && pg_strcasecmp(patient_email, caller.claimed_email) != 0)
+		if (patient_email != NULL &&
+			strcmp(medreserve_email_key(patient_email, strlen(patient_email)),
+				   medreserve_email_key(caller.claimed_email, strlen(caller.claimed_email))) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("cannot book for another patient"),
@@ -454,7 +428,7 @@ change_booking(FunctionCallInfo fcinfo, bool confirming)
 	Datum		args[2];
 	char		nulls[2] = {' ', ' '};
 	Datum		booking;
-	const char *action = confirming ? "confirm a booking" : "cancel a booking";
+	const char *action = confirming ? "medreserve_confirm()" : "medreserve_cancel()";
 
 	medreserve_require_writable(action);
 	medreserve_require_read_committed(action);
@@ -463,7 +437,7 @@ change_booking(FunctionCallInfo fcinfo, bool confirming)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("only a signed-in patient can %s a booking",
 						confirming ? "confirm" : "cancel"),
-				 errdetail("The caller is neither a medreserve_admin nor has an email claim in request.jwt.claims."),
+				 errdetail("The caller is not a medreserve_admin and has no identity: an email claim counts only in a request that came through a member of medreserve_gateway."),
 				 errhidestmt(true)));
 
 	args[0] = Int32GetDatum(booking_id);

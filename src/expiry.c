@@ -8,69 +8,170 @@
  * never waits: rows locked by a confirm or a booking in progress are skipped
  * and left to them.
  *
+ * The work is done one batch at a time (medreserve.expire_batch).  The
+ * procedure medreserve_run_expiry(), which the pg_cron job CALLs, commits
+ * after each batch, so a booker waits at most for one batch's row locks; the
+ * function medreserve_expire() runs every batch in the caller's transaction,
+ * for ad-hoc use inside a transaction.  Both record the run in
+ * medreserve.sweep_status (medreserve.note_sweep), which medreserve_health()
+ * reports.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "executor/spi.h"
-#include "miscadmin.h"
+#include "access/htup_details.h"
 #include "datatype/timestamp.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/timestamp.h"
 
 #include "medreserve.h"
 
 PG_FUNCTION_INFO_V1(medreserve_expire);
+PG_FUNCTION_INFO_V1(medreserve_expire_batch_sql);
+PG_FUNCTION_INFO_V1(medreserve_note_sweep_sql);
+
+typedef struct ExpireBatch
+{
+	int32		holds_failed;
+	int32		slots_released;
+	bool		found;			/* did the batch find any lapsed hold? */
+	TimestampTz last_expiry;	/* the latest expiry it reached, if found */
+} ExpireBatch;
 
 /*
- * Settle lapsed holds in batches of medreserve.expire_batch_size until a
- * batch comes back short, and return how many holds were settled.  Logs one
- * line with counts only (never patient data) when something was released.
+ * Settle up to medreserve.expire_batch_size lapsed holds whose expiry is at
+ * or after resume_from (SPI must be connected).  Counts the holds expired.
+ */
+static ExpireBatch
+expire_one_batch(TimestampTz resume_from)
+{
+	ExpireBatch batch = {0, 0, false, 0};
+	Datum		args[2];
+	Datum		last_expiry;
+	bool		isnull;
+
+	args[0] = Int32GetDatum(medreserve_expire_batch_size);
+	args[1] = TimestampTzGetDatum(resume_from);
+	medreserve_execute(PLAN_EXPIRE_BATCH, args, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "expire batch returned " UINT64_FORMAT " rows", SPI_processed);
+	batch.holds_failed = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+	batch.slots_released = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+													   SPI_tuptable->tupdesc, 2, &isnull));
+	last_expiry = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	if (!isnull)
+	{
+		batch.found = true;
+		batch.last_expiry = DatumGetTimestampTz(last_expiry);
+	}
+	medreserve_count_success(COUNTER_HOLDS_EXPIRED, (uint64) batch.holds_failed);
+	return batch;
+}
+
+/*
+ * Record a finished sweep in medreserve.sweep_status and log one line with
+ * counts only (never patient data) when something was released.
+ */
+static void
+note_sweep(int64 holds_failed, int64 slots_released, TimestampTz started_at)
+{
+	Datum		args[3];
+
+	args[0] = Int64GetDatum(holds_failed);
+	args[1] = Int64GetDatum(slots_released);
+	args[2] = TimestampTzGetDatum(started_at);
+	medreserve_execute(PLAN_NOTE_SWEEP, args, NULL, SPI_OK_UPDATE);
+
+	if (holds_failed > 0)
+		ereport(LOG,
+				(errmsg_plural("medreserve: %lld lapsed hold marked failed",
+							   "medreserve: %lld lapsed holds marked failed",
+							   (unsigned long) holds_failed, (long long) holds_failed),
+				 errdetail_plural("%lld slot released.", "%lld slots released.",
+								  (unsigned long) slots_released, (long long) slots_released),
+				 errhidestmt(true)));
+}
+
+/*
+ * medreserve_expire(): settle every lapsed hold in batches, all in the
+ * caller's transaction, and return how many holds were settled.  Every row
+ * it settles stays locked until that transaction ends: the pg_cron job uses
+ * medreserve_run_expiry() instead, which commits per batch.
  */
 Datum
 medreserve_expire(PG_FUNCTION_ARGS)
 {
 	int64		holds_failed = 0;
 	int64		slots_released = 0;
-	int32		batch_failed;
 	TimestampTz resume_from = DT_NOBEGIN;	/* -infinity: from the start */
-	Datum		last_expiry;
+	TimestampTz started_at = GetCurrentTimestamp();
+	ExpireBatch batch;
 
-	medreserve_require_writable("expire holds");
-	medreserve_require_read_committed("expire holds");
+	medreserve_require_writable("medreserve_expire()");
+	medreserve_require_read_committed("medreserve_expire()");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
 	do
 	{
-		Datum		args[2];
-		bool		isnull;
-
 		CHECK_FOR_INTERRUPTS();
-		args[0] = Int32GetDatum(medreserve_expire_batch_size);
-		args[1] = TimestampTzGetDatum(resume_from);
-		medreserve_execute(PLAN_EXPIRE_BATCH, args, NULL, SPI_OK_SELECT);
-		if (SPI_processed != 1)
-			elog(ERROR, "expire batch returned " UINT64_FORMAT " rows", SPI_processed);
-		batch_failed = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-												   SPI_tuptable->tupdesc, 1, &isnull));
-		slots_released += DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-													   SPI_tuptable->tupdesc, 2, &isnull));
-		holds_failed += batch_failed;
-		last_expiry = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
-		if (isnull)
-			break;				/* the batch found nothing */
-		resume_from = DatumGetTimestampTz(last_expiry);
-	} while (batch_failed >= medreserve_expire_batch_size);
+		batch = expire_one_batch(resume_from);
+		holds_failed += batch.holds_failed;
+		slots_released += batch.slots_released;
+		resume_from = batch.last_expiry;
+	} while (batch.found && batch.holds_failed >= medreserve_expire_batch_size);
 
+	note_sweep(holds_failed, slots_released, started_at);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 
-	medreserve_count_success(COUNTER_HOLDS_EXPIRED, (uint64) holds_failed);
-	if (holds_failed > 0)
-		ereport(LOG,
-				(errmsg("medreserve: %lld lapsed holds marked failed, %lld slots released",
-						(long long) holds_failed, (long long) slots_released),
-				 errhidestmt(true)));
-
 	PG_RETURN_INT32((int32) Min(holds_failed, PG_INT32_MAX));
+}
+
+/*
+ * medreserve.expire_batch(resume_from) → (holds_expired, slots_released,
+ * last_expiry): one batch, for medreserve_run_expiry(), which commits after
+ * each and passes last_expiry on as the next resume_from (NULL when the
+ * batch found nothing).
+ */
+Datum
+medreserve_expire_batch_sql(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	ExpireBatch batch;
+
+	medreserve_require_writable("medreserve_run_expiry()");
+	medreserve_require_read_committed("medreserve_run_expiry()");
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	batch = expire_one_batch(PG_ARGISNULL(0) ? DT_NOBEGIN : PG_GETARG_TIMESTAMPTZ(0));
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+
+	values[0] = Int32GetDatum(batch.holds_failed);
+	values[1] = Int32GetDatum(batch.slots_released);
+	values[2] = TimestampTzGetDatum(batch.last_expiry);
+	nulls[2] = !batch.found;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
+
+/* medreserve.note_sweep(holds, slots, started_at), for medreserve_run_expiry(). */
+Datum
+medreserve_note_sweep_sql(PG_FUNCTION_ARGS)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	note_sweep(PG_GETARG_INT64(0), PG_GETARG_INT64(1), PG_GETARG_TIMESTAMPTZ(2));
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	PG_RETURN_VOID();
 }

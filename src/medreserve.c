@@ -22,8 +22,8 @@ int			medreserve_health_overdue_threshold_s = 300;
 void		_PG_init(void);
 
 /*
- * Define the settings.  Both are per-session (USERSET): an application may
- * ask for longer holds in one session without affecting others.
+ * Define the settings.  hold_duration and expire_batch_size are per-session
+ * (USERSET); the health threshold is the DBA's (SUSET).
  */
 void
 _PG_init(void)
@@ -37,8 +37,8 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("medreserve.expire_batch_size",
-							"How many lapsed holds medreserve_expire() settles per statement.",
-							"The sweep repeats batches until none is left; smaller batches hold fewer row locks at once.",
+							"How many lapsed holds the sweep settles per batch.",
+							"medreserve_run_expiry() (the pg_cron job) commits after each batch, so a booker waits at most for one batch; medreserve_expire() runs all batches in the caller's transaction.",
 							&medreserve_expire_batch_size,
 							10000, 1, 1000000,
 							PGC_USERSET, 0,
@@ -54,6 +54,9 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("medreserve");
+
+	/* Errors of statements that call medreserve log no patient data. */
+	medreserve_privacy_init();
 
 	/* Shared memory can only be had at start-up. */
 	if (process_shared_preload_libraries_in_progress)

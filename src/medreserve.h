@@ -19,7 +19,12 @@
 /* The most slots a single booking may cover: a long day of short slots. */
 #define MEDRESERVE_MAX_SLOTS_PER_BOOKING	100
 
-/* Longest patient name, in characters, and email, in bytes (RFC 5321). */
+/*
+ * Longest name (of a patient, a doctor, a specialization), in characters,
+ * and email, in bytes (RFC 5321).  The tables' CHECK constraints call the C
+ * checks (medreserve.name_is_clean, medreserve.email_is_valid), so these are
+ * the only place the limits are written.
+ */
 #define MEDRESERVE_MAX_NAME_CHARS	200
 #define MEDRESERVE_MAX_EMAIL_BYTES	254
 
@@ -42,10 +47,14 @@ typedef enum MedreservePlanId
 	PLAN_CANCEL,
 	PLAN_BOOKING_STATE,
 	PLAN_EXPIRE_BATCH,
+	PLAN_NOTE_SWEEP,
 	NUM_MEDRESERVE_PLANS
 } MedreservePlanId;
 
-/* Counters kept in shared memory (stats.c); keep medreserve_counters() in step. */
+/*
+ * Counters kept in shared memory (stats.c).  A new counter goes at the end,
+ * with a new SQL declaration of medreserve_counters() and its entry point.
+ */
 typedef enum MedreserveCounter
 {
 	COUNTER_BOOKINGS_CONFIRMED,		/* booked at once */
@@ -58,8 +67,14 @@ typedef enum MedreserveCounter
 	COUNTER_REFUSED_NOT_FOUND,		/* PT404 */
 	COUNTER_REFUSED_INVALID_INPUT,	/* 22004, 22023 */
 	COUNTER_REFUSED_STATE_CONFLICT, /* PT409 */
+	/* counters are only appended here; 1.0's SQL reads the first ten */
 	NUM_MEDRESERVE_COUNTERS
 } MedreserveCounter;
+
+#define COUNTERS_V1_0	10		/* counters declared by medreserve 1.0 and 1.1 */
+
+/* privacy.c */
+extern void medreserve_privacy_init(void);
 
 /* stats.c */
 extern void medreserve_stats_init(void);
@@ -72,7 +87,13 @@ extern Datum medreserve_call_counting_refusals(Datum (*call) (FunctionCallInfo),
 extern void medreserve_execute(MedreservePlanId id, Datum *values,
 							   const char *nulls, int expected_result);
 
+/* identity.c */
+extern bool medreserve_caller_is_admin(void);
+extern char *medreserve_patient_email(void);
+extern char *medreserve_email_key(const char *email, int len);
+
 /* validate.c */
+extern char *medreserve_clean_name(text *value, const char *field, bool blank_ok);
 extern char *medreserve_check_patient_name(text *name);
 extern char *medreserve_check_patient_email(text *email);
 extern int	medreserve_check_slot_ids(ArrayType *slot_ids, int32 **sorted_ids);

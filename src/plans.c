@@ -48,7 +48,7 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		 */
 		"find slot occupants",
 		"SELECT bs.slot_id, b.id, b.status, b.expires_at,"
-		"       b.status = 'PENDING' AND b.expires_at <= now() AS lapsed"
+		"       medreserve.hold_has_lapsed(b.status, b.expires_at) AS lapsed"
 		"  FROM medreserve.booking_slots bs"
 		"  CROSS JOIN LATERAL (SELECT id, status, expires_at FROM medreserve.bookings"
 		"                       WHERE id = bs.booking_id OFFSET 0) b"
@@ -64,7 +64,7 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"release lapsed holds",
 		"WITH failed AS ("
 		"  UPDATE medreserve.bookings SET status = 'FAILED', updated_at = now()"
-		"   WHERE id = ANY ($1) AND status = 'PENDING' AND expires_at <= now()"
+		"   WHERE id = ANY ($1) AND medreserve.hold_has_lapsed(status, expires_at)"
 		"   RETURNING id),"
 		" released AS ("
 		"  DELETE FROM medreserve.booking_slots bs USING failed"
@@ -97,8 +97,8 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"confirm booking",
 		"UPDATE medreserve.bookings"
 		"   SET status = 'CONFIRMED', expires_at = NULL, updated_at = now()"
-		" WHERE id = $1 AND status = 'PENDING' AND expires_at > now()"
-		"   AND ($2::text IS NULL OR lower(patient_email) = lower($2))"
+		" WHERE id = $1 AND status = 'PENDING' AND medreserve.booking_is_live(status, expires_at)"
+		"   AND ($2::text IS NULL OR medreserve.email_key(patient_email) = medreserve.email_key($2))"
 		" RETURNING *",
 		2, {INT4OID, TEXTOID}
 	},
@@ -107,7 +107,7 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"WITH c AS ("
 		"  UPDATE medreserve.bookings SET status = 'CANCELLED', updated_at = now()"
 		"   WHERE id = $1 AND status IN ('PENDING', 'CONFIRMED')"
-		"     AND ($2::text IS NULL OR lower(patient_email) = lower($2))"
+		"     AND ($2::text IS NULL OR medreserve.email_key(patient_email) = medreserve.email_key($2))"
 		"   RETURNING *),"
 		" released AS ("
 		"  DELETE FROM medreserve.booking_slots bs USING c"
@@ -122,7 +122,7 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		 */
 		"read booking state",
 		"SELECT status, expires_at FROM medreserve.bookings WHERE id = $1"
-		"   AND ($2::text IS NULL OR lower(patient_email) = lower($2))",
+		"   AND ($2::text IS NULL OR medreserve.email_key(patient_email) = medreserve.email_key($2))",
 		2, {INT4OID, TEXTOID}
 	},
 	[PLAN_EXPIRE_BATCH] = {
@@ -136,7 +136,7 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"expire lapsed holds",
 		"WITH lapsed AS ("
 		"  SELECT id, expires_at FROM medreserve.bookings"
-		"   WHERE status = 'PENDING' AND expires_at <= now() AND expires_at >= $2"
+		"   WHERE medreserve.hold_has_lapsed(status, expires_at) AND expires_at >= $2"
 		"   ORDER BY expires_at LIMIT $1"
 		"   FOR UPDATE SKIP LOCKED),"
 		" failed AS ("
@@ -151,6 +151,14 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"       (SELECT count(*) FROM released)::integer,"
 		"       (SELECT max(expires_at) FROM lapsed)",
 		2, {INT4OID, TIMESTAMPTZOID}
+	},
+	[PLAN_NOTE_SWEEP] = {
+		/* one row, made by the install script; runs of the sweep queue on it */
+		"note sweep",
+		"UPDATE medreserve.sweep_status"
+		"   SET last_started_at = $3, last_finished_at = clock_timestamp(),"
+		"       last_holds_expired = $1, last_slots_released = $2, runs = runs + 1",
+		3, {INT8OID, INT8OID, TIMESTAMPTZOID}
 	},
 };
 
@@ -178,7 +186,7 @@ get_plan(MedreservePlanId id)
 	plan = SPI_prepare_cursor(stmt->sql, stmt->nargs, (Oid *) stmt->argtypes,
 							  CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for statement \"%s\": %s",
+		elog(ERROR, "SPI_prepare_cursor failed for statement \"%s\": %s",
 			 stmt->name, SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed for statement \"%s\"", stmt->name);

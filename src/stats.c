@@ -27,6 +27,7 @@
 #include "medreserve.h"
 
 PG_FUNCTION_INFO_V1(medreserve_counters);
+PG_FUNCTION_INFO_V1(medreserve_counters_1_2);
 PG_FUNCTION_INFO_V1(medreserve_stats_reset);
 
 typedef struct MedreserveSharedCounters
@@ -226,11 +227,15 @@ medreserve_call_counting_refusals(Datum (*call) (FunctionCallInfo), FunctionCall
 }
 
 /*
- * The counters as one row, or no row when the library was not preloaded
- * (medreserve_stats() then shows NULLs, not zeros).
+ * The counters as one row of the first ncounters counters and the reset
+ * time, or no row when the library was not preloaded (medreserve_stats()
+ * then shows NULLs, not zeros).  Counters are only ever appended, so an
+ * older SQL declaration reads a prefix of them: as pg_stat_statements does,
+ * each declared shape has its own entry point, and a library newer than the
+ * SQL objects (before ALTER EXTENSION ... UPDATE) still answers the old one.
  */
-Datum
-medreserve_counters(PG_FUNCTION_ARGS)
+static void
+counters_internal(FunctionCallInfo fcinfo, int ncounters)
 {
 	TupleDesc	tupdesc;
 	Datum		values[NUM_MEDRESERVE_COUNTERS + 1];
@@ -239,17 +244,31 @@ medreserve_counters(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	tupdesc = rsinfo->setDesc;
-	if (tupdesc->natts != NUM_MEDRESERVE_COUNTERS + 1)
-		elog(ERROR, "medreserve_counters() declares %d columns, the library has %d",
-			 tupdesc->natts, NUM_MEDRESERVE_COUNTERS + 1);
+	if (tupdesc->natts != ncounters + 1)
+		elog(ERROR, "incorrect number of output arguments");
 	if (shared_counters == NULL)
-		return (Datum) 0;
+		return;
 
-	for (int i = 0; i < NUM_MEDRESERVE_COUNTERS; i++)
+	for (int i = 0; i < ncounters; i++)
 		values[i] = Int64GetDatum((int64) pg_atomic_read_u64(&shared_counters->counts[i]));
-	values[NUM_MEDRESERVE_COUNTERS] =
+	values[ncounters] =
 		TimestampTzGetDatum((TimestampTz) pg_atomic_read_u64(&shared_counters->reset_at));
 	tuplestore_putvalues(rsinfo->setResult, tupdesc, values, nulls);
+}
+
+/* The shape declared by 1.0 and 1.1: the first ten counters. */
+Datum
+medreserve_counters(PG_FUNCTION_ARGS)
+{
+	counters_internal(fcinfo, COUNTERS_V1_0);
+	return (Datum) 0;
+}
+
+/* The shape declared by 1.2: every counter. */
+Datum
+medreserve_counters_1_2(PG_FUNCTION_ARGS)
+{
+	counters_internal(fcinfo, NUM_MEDRESERVE_COUNTERS);
 	return (Datum) 0;
 }
 

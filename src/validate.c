@@ -3,9 +3,13 @@
  * validate.c
  *	  Checks of the API's arguments, done before any row is touched.
  *
- * Every refusal here is a data exception: 22004 for a NULL where a value is
- * required, 22023 for a value that is present but unusable.  Refusals hide
- * the statement from the server log, because it may carry a patient's name.
+ * Each rule (names, emails, slot id lists) is defined once here, as a
+ * function that finds the fault; the API's checks raise it as an error
+ * (22004 for a NULL where a value is required, 22023 for a value that is
+ * present but unusable) and the tables' CHECK constraints call the same
+ * function as a boolean.  Also here: the refusals of the transaction's
+ * state (25006 read-only, 25000 isolation level).  Refusals hide the
+ * statement from the server log, because it may carry a patient's name.
  *
  *-------------------------------------------------------------------------
  */
@@ -24,6 +28,9 @@
 #include "medreserve.h"
 
 PG_FUNCTION_INFO_V1(medreserve_require_writable_sql);
+PG_FUNCTION_INFO_V1(medreserve_clean_name_sql);
+PG_FUNCTION_INFO_V1(medreserve_name_is_clean);
+PG_FUNCTION_INFO_V1(medreserve_email_is_valid);
 
 static bool
 is_blank_byte(char c)
@@ -33,18 +40,27 @@ is_blank_byte(char c)
 }
 
 /*
- * The code point of the character at p (of mblen bytes) when the database is
- * UTF-8, so that Unicode blanks and C1 controls are seen; in other encodings
- * only ASCII is classified and other characters count as ordinary letters.
+ * The Unicode code point of the character at p (of mblen bytes), so that
+ * Unicode blanks and C1 controls are seen in any database encoding.  UTF-8
+ * is read directly; other encodings are converted to UTF-8 one character at
+ * a time ("’" is 0x92 in WIN1252, a letter there, not a C1 control).  In
+ * SQL_ASCII, bytes above 0x7F say nothing about characters: they count as
+ * ordinary letters and are stored byte for byte.
  */
 static pg_wchar
 code_point_at(const char *p, int mblen)
 {
-	if (mblen == 1)
+	int			encoding = GetDatabaseEncoding();
+	unsigned char *utf8;
+
+	if (mblen == 1 && IS_HIGHBIT_SET(*p) == false)
 		return (unsigned char) *p;
-	if (GetDatabaseEncoding() == PG_UTF8)
+	if (encoding == PG_UTF8)
 		return utf8_to_unicode((const unsigned char *) p);
-	return 0x100;				/* some letter */
+	if (encoding == PG_SQL_ASCII)
+		return 0x100;			/* some letter */
+	utf8 = (unsigned char *) pg_server_to_any(p, mblen, PG_UTF8);
+	return utf8_to_unicode(utf8);
 }
 
 static bool
@@ -62,100 +78,196 @@ is_control_char(pg_wchar c)
 	return c < 0x20 || (c >= 0x7F && c <= 0x9F);
 }
 
-/*
- * Return the patient name with surrounding blanks (Unicode ones too)
- * removed, or refuse it when it is blank, too long or holds control
- * characters.
- */
-char *
-medreserve_check_patient_name(text *name)
+/* What is wrong with a name, if anything (see analyse_name). */
+typedef enum NameFault
 {
-	char	   *raw = text_to_cstring(name);
-	char	   *end = raw + strlen(raw);
-	char	   *start = NULL;	/* first non-blank character */
-	char	   *stop = raw;		/* just after the last non-blank character */
-	int			nchars;
+	NAME_OK,
+	NAME_BLANK,
+	NAME_TOO_LONG,
+	NAME_CONTROL_CHARS
+} NameFault;
 
+/*
+ * The one rule for names (patients', doctors', specializations): surrounding
+ * blanks, Unicode ones too, are not part of the name; what is left must not
+ * be empty, must have at most MEDRESERVE_MAX_NAME_CHARS characters and no
+ * control characters (spaces inside are fine; tabs and newlines are not).
+ * Sets *start and *stop around the name within raw, and *nchars.
+ */
+static NameFault
+analyse_name(char *raw, int len, char **start, char **stop, int *nchars)
+{
+	char	   *end = raw + len;
+
+	*start = NULL;
+	*stop = raw;
 	for (char *p = raw; p < end;)
 	{
-		int			len = pg_mblen(p);
+		int			clen = pg_mblen(p);
 
-		if (!is_blank_char(code_point_at(p, len)))
+		if (!is_blank_char(code_point_at(p, clen)))
 		{
-			if (start == NULL)
-				start = p;
-			stop = p + len;
+			if (*start == NULL)
+				*start = p;
+			*stop = p + clen;
 		}
-		p += len;
+		p += clen;
 	}
+	if (*start == NULL)
+		return NAME_BLANK;
 
-	if (start == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("patient_name must not be blank"),
-				 errhidestmt(true)));
-	*stop = '\0';
-
-	nchars = pg_mbstrlen_with_len(start, (int) (stop - start));
-	if (nchars > MEDRESERVE_MAX_NAME_CHARS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("patient_name is too long"),
-				 errdetail("It has %d characters; at most %d are allowed.",
-						   nchars, MEDRESERVE_MAX_NAME_CHARS),
-				 errhidestmt(true)));
-
-	/* spaces inside the name are fine; tabs, newlines and the like are not */
-	for (char *p = start; p < stop;)
+	*nchars = pg_mbstrlen_with_len(*start, (int) (*stop - *start));
+	if (*nchars > MEDRESERVE_MAX_NAME_CHARS)
+		return NAME_TOO_LONG;
+	for (char *p = *start; p < *stop;)
 	{
-		int			len = pg_mblen(p);
+		int			clen = pg_mblen(p);
 
-		if (is_control_char(code_point_at(p, len)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("patient_name must not contain control characters"),
-					 errhidestmt(true)));
-		p += len;
+		if (is_control_char(code_point_at(p, clen)))
+			return NAME_CONTROL_CHARS;
+		p += clen;
 	}
-	return start;
+	return NAME_OK;
 }
 
 /*
- * Return the email as given, or refuse it unless it looks like local@domain:
- * one '@', a dotted domain, no blanks or control characters, within RFC 5321
- * lengths.  Deliverability is the clinic's business, not ours.
+ * Return the name with surrounding blanks removed, or refuse it (22023)
+ * naming the argument (field).  With blank_ok, a blank name is NULL instead
+ * (an optional field such as a specialization).
  */
+char *
+medreserve_clean_name(text *value, const char *field, bool blank_ok)
+{
+	char	   *raw = text_to_cstring(value);
+	char	   *start;
+	char	   *stop;
+	int			nchars = 0;
+
+	switch (analyse_name(raw, strlen(raw), &start, &stop, &nchars))
+	{
+		case NAME_OK:
+			break;
+		case NAME_BLANK:
+			if (blank_ok)
+				return NULL;
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must not be blank", field),
+					 errhidestmt(true)));
+			break;
+		case NAME_TOO_LONG:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s is too long", field),
+					 errdetail("It has %d characters; at most %d are allowed.",
+							   nchars, MEDRESERVE_MAX_NAME_CHARS),
+					 errhidestmt(true)));
+			break;
+		case NAME_CONTROL_CHARS:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must not contain control characters", field),
+					 errhidestmt(true)));
+			break;
+	}
+	*stop = '\0';
+	return start;
+}
+
+/* A patient's name: the one rule, under the argument's name. */
+char *
+medreserve_check_patient_name(text *name)
+{
+	return medreserve_clean_name(name, "patient_name", false);
+}
+
+/*
+ * medreserve.clean_name(value, field, blank_ok DEFAULT false): the rule for
+ * SQL callers (add_doctor and the like).  NULL is refused with 22004 unless
+ * blank_ok, when NULL and blank both give NULL.
+ */
+Datum
+medreserve_clean_name_sql(PG_FUNCTION_ARGS)
+{
+	const char *field = PG_ARGISNULL(1) ? "value" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	bool		blank_ok = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
+	char	   *name;
+
+	if (PG_ARGISNULL(0))
+	{
+		if (blank_ok)
+			PG_RETURN_NULL();
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", field),
+				 errhidestmt(true)));
+	}
+	name = medreserve_clean_name(PG_GETARG_TEXT_PP(0), field, blank_ok);
+	if (name == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(name));
+}
+
+/*
+ * medreserve.name_is_clean(text): the same rule as a boolean, for the
+ * tables' CHECK constraints: true when the value is a name with nothing to
+ * trim.
+ */
+Datum
+medreserve_name_is_clean(PG_FUNCTION_ARGS)
+{
+	text	   *value = PG_GETARG_TEXT_PP(0);
+	int			len = VARSIZE_ANY_EXHDR(value);
+	char	   *raw = pnstrdup(VARDATA_ANY(value), len);
+	char	   *start;
+	char	   *stop;
+	int			nchars = 0;
+
+	PG_RETURN_BOOL(analyse_name(raw, len, &start, &stop, &nchars) == NAME_OK &&
+				   start == raw && stop == raw + len);
+}
+
+/*
+ * The one rule for emails: what is wrong with addr (a sentence for an error
+ * detail), or NULL when it looks like local@domain: one '@', a dotted
+ * domain, no blanks or control characters, within RFC 5321 lengths (in
+ * bytes).  Deliverability is the clinic's business, not ours.
+ */
+static const char *
+email_fault(const char *addr)
+{
+	size_t		len = strlen(addr);
+	const char *at = strchr(addr, '@');
+	const char *domain;
+
+	if (len > MEDRESERVE_MAX_EMAIL_BYTES)
+		return psprintf("It is longer than %d bytes.", MEDRESERVE_MAX_EMAIL_BYTES);
+	if (at == NULL || strchr(at + 1, '@') != NULL)
+		return "It must contain exactly one \"@\".";
+	if (at == addr || at - addr > 64)
+		return "The part before \"@\" must be 1 to 64 bytes long.";
+	domain = at + 1;
+	if (strchr(domain, '.') == NULL || domain[0] == '.' ||
+		addr[len - 1] == '.' || strstr(domain, "..") != NULL)
+		return "The part after \"@\" must be a domain name such as \"example.org\".";
+	for (const char *p = addr; *p;)
+	{
+		int			mblen = pg_mblen(p);
+		pg_wchar	c = code_point_at(p, mblen);
+
+		if (is_control_char(c) || is_blank_char(c))
+			return "It must not contain blanks or control characters.";
+		p += mblen;
+	}
+	return NULL;
+}
+
+/* Return the email as given, or refuse it (22023) saying what is wrong. */
 char *
 medreserve_check_patient_email(text *email)
 {
 	char	   *addr = text_to_cstring(email);
-	size_t		len = strlen(addr);
-	const char *at = strchr(addr, '@');
-	const char *domain;
-	const char *reason = NULL;
-
-	if (len > MEDRESERVE_MAX_EMAIL_BYTES)
-		reason = "It is longer than 254 bytes.";
-	else if (at == NULL || strchr(at + 1, '@') != NULL)
-		reason = "It must contain exactly one \"@\".";
-	else if (at == addr || at - addr > 64)
-		reason = "The part before \"@\" must be 1 to 64 bytes long.";
-	else
-	{
-		domain = at + 1;
-		if (strchr(domain, '.') == NULL || domain[0] == '.' ||
-			addr[len - 1] == '.' || strstr(domain, "..") != NULL)
-			reason = "The part after \"@\" must be a domain name such as \"example.org\".";
-		for (const char *p = addr; reason == NULL && *p;)
-		{
-			int			mblen = pg_mblen(p);
-			pg_wchar	c = code_point_at(p, mblen);
-
-			if (is_control_char(c) || is_blank_char(c))
-				reason = "It must not contain blanks or control characters.";
-			p += mblen;
-		}
-	}
+	const char *reason = email_fault(addr);
 
 	if (reason != NULL)
 		ereport(ERROR,
@@ -164,6 +276,13 @@ medreserve_check_patient_email(text *email)
 				 errdetail_internal("%s", reason),
 				 errhidestmt(true)));
 	return addr;
+}
+
+/* medreserve.email_is_valid(text): the same rule for CHECK constraints. */
+Datum
+medreserve_email_is_valid(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(email_fault(text_to_cstring(PG_GETARG_TEXT_PP(0))) == NULL);
 }
 
 static int
@@ -248,8 +367,9 @@ medreserve_check_booking_id(FunctionCallInfo fcinfo, int argno)
 
 /*
  * Refuse (25006) to change anything on a hot standby or in a read-only
- * transaction, with a message that names the action and says where to go,
- * instead of the one a failed SELECT ... FOR UPDATE or INSERT would give.
+ * transaction, with a message that names the function (e.g.
+ * "medreserve_book()", as PostgreSQL names the command) and says where to
+ * go, instead of the one a failed SELECT ... FOR UPDATE or INSERT would give.
  */
 void
 medreserve_require_writable(const char *action)
@@ -257,19 +377,19 @@ medreserve_require_writable(const char *action)
 	if (RecoveryInProgress())
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("cannot %s on a standby server", action),
+				 errmsg("cannot execute %s on a standby server", action),
 				 errhint("Changes are made on the primary; a standby can list doctors and free slots."),
 				 errhidestmt(true)));
 	if (XactReadOnly)
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("cannot %s in a read-only transaction", action),
+				 errmsg("cannot execute %s in a read-only transaction", action),
 				 errhidestmt(true)));
 }
 
 /*
  * The same check for the SQL-language API functions (add_doctor, add_slots),
- * so there is one implementation: medreserve.require_writable(action).
+ * so there is one implementation: medreserve.require_writable(function).
  */
 Datum
 medreserve_require_writable_sql(PG_FUNCTION_ARGS)
@@ -291,7 +411,7 @@ medreserve_require_read_committed(const char *action)
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
-				 errmsg("cannot %s at isolation level %s", action,
+				 errmsg("cannot execute %s at isolation level %s", action,
 						IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
 				 errdetail("Its locking needs each statement to see rows committed meanwhile, which READ COMMITTED (the default) gives."),
 				 errhint("Run this call in a READ COMMITTED transaction."),
