@@ -637,13 +637,13 @@ COMMENT ON FUNCTION @extschema@.medreserve_health() IS
  * 7. Privileges of everything above (kept last, so they see it all).
  * ====================================================================== */
 
--- Issue 9.  booking_is_live, current_patient_email and email_key stay
--- executable by PUBLIC: the RLS policy runs them as the reader.
+-- Issue 9.  booking_is_live, hold_has_lapsed, current_patient_email,
+-- caller_is_admin and email_key stay executable by PUBLIC: RLS policies run
+-- them as the reader, and they reveal nothing the caller does not know.
 REVOKE ALL ON PROCEDURE @extschema@.medreserve_run_expiry() FROM PUBLIC;
 GRANT EXECUTE ON PROCEDURE @extschema@.medreserve_run_expiry() TO medreserve_admin;
 REVOKE ALL ON FUNCTION
     @extschema@.medreserve_verify(),
-    medreserve.caller_is_admin(),
     medreserve.clean_name(text, text, boolean),
     medreserve.name_is_clean(text),
     medreserve.email_is_valid(text),
