@@ -86,6 +86,8 @@ mr_psql -d "$db" <<'SQL'
 SET client_min_messages = warning;
 -- PostgREST connects as authenticator and switches to the JWT's role
 GRANT web_anon, web_patient, web_patient_quick, web_admin TO authenticator;
+-- 1.2: JWT email claims count only in sessions of a medreserve_gateway member
+GRANT medreserve_gateway TO authenticator;
 GRANT medreserve_patient TO web_patient, web_patient_quick;
 GRANT medreserve_admin TO web_admin;
 -- web_anon sees the schema but may execute nothing: no JWT, no booking
