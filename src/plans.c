@@ -165,6 +165,20 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 static SPIPlanPtr kept_plans[NUM_MEDRESERVE_PLANS];
 
 /*
+ * Error context while a statement is prepared.  The statements name the
+ * extension's SQL objects of this library's version; a library installed
+ * before ALTER EXTENSION medreserve UPDATE finds some of them missing, and
+ * this says what to do instead of leaving a bare "does not exist".
+ */
+static void
+prepare_error_context(void *arg)
+{
+	errcontext("preparing medreserve statement \"%s\"; if the medreserve library was "
+			   "updated, run ALTER EXTENSION medreserve UPDATE in this database",
+			   (const char *) arg);
+}
+
+/*
  * Return the kept plan of a statement, preparing it on first use.  The plan
  * cache revalidates kept plans when the tables change (or the extension is
  * dropped and created again), so keeping them for the backend's life is safe.
@@ -174,6 +188,7 @@ get_plan(MedreservePlanId id)
 {
 	const MedreserveStatement *stmt = &statements[id];
 	SPIPlanPtr	plan;
+	ErrorContextCallback errcallback;
 
 	if (kept_plans[id] != NULL)
 		return kept_plans[id];
@@ -183,8 +198,13 @@ get_plan(MedreservePlanId id)
 	 * not depend on the values; a generic plan spares the replanning that
 	 * the plan cache would otherwise do for each call (measured in bench/).
 	 */
+	errcallback.callback = prepare_error_context;
+	errcallback.arg = unconstify(char *, stmt->name);
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
 	plan = SPI_prepare_cursor(stmt->sql, stmt->nargs, (Oid *) stmt->argtypes,
 							  CURSOR_OPT_GENERIC_PLAN);
+	error_context_stack = errcallback.previous;
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare_cursor failed for statement \"%s\": %s",
 			 stmt->name, SPI_result_code_string(SPI_result));

@@ -339,16 +339,16 @@ expect "the patient confirms it (emails compared case-insensitively)" 200 'b.sta
 # --- GET runs read-only: a VOLATILE function refuses it with 405 -----------------------
 call GET "/rpc/medreserve_book?slot_id=8&patient_name=Ann%20Lee" "$ann"
 expect "GET on medreserve_book (VOLATILE): 405 25006" 405 \
-    'err("25006", "cannot book slots in a read-only transaction")'
+    'err("25006", "cannot execute medreserve_book() in a read-only transaction")'
 call GET "/rpc/medreserve_hold?slot_id=8&patient_name=Ann%20Lee" "$ann"
 expect "GET on medreserve_hold (VOLATILE): 405 25006" 405 \
-    'err("25006", "cannot hold slots in a read-only transaction")'
+    'err("25006", "cannot execute medreserve_hold() in a read-only transaction")'
 call GET "/rpc/medreserve_cancel?booking_id=$deskhold" "$desk"
 expect "GET on medreserve_cancel (VOLATILE): 405 25006" 405 \
-    'err("25006", "cannot cancel a booking in a read-only transaction")'
+    'err("25006", "cannot execute medreserve_cancel() in a read-only transaction")'
 call GET /rpc/medreserve_expire "$desk"
 expect "GET on medreserve_expire (VOLATILE): 405 25006" 405 \
-    'err("25006", "cannot expire holds in a read-only transaction")'
+    'err("25006", "cannot execute medreserve_expire() in a read-only transaction")'
 free 1
 expect "slot 8 is still free after the refused GETs" 200 'ids() === "6,8"'
 
