@@ -313,9 +313,7 @@ reserve_from_args(FunctionCallInfo fcinfo, bool many_slots, ReserveKind kind)
 	caller = identify_caller();
 	if (caller.claimed_email != NULL)
 	{
-		if (patient_email != NULL &&
-			strcmp(medreserve_email_key(patient_email, strlen(patient_email)),
-				   medreserve_email_key(caller.claimed_email, strlen(caller.claimed_email))) != 0)
+		if (patient_email != NULL && !medreserve_same_email(patient_email, caller.claimed_email))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("cannot book for another patient"),

@@ -54,12 +54,12 @@ medreserve_caller_is_admin(void)
 static bool
 came_through_gateway(void)
 {
-	Oid			session_user = GetSessionUserId();
+	Oid			login_role = GetSessionUserId();
 	Oid			gateway_role = get_role_oid("medreserve_gateway", true);
 
 	return OidIsValid(gateway_role) &&
-		GetOuterUserId() != session_user &&
-		is_member_of_role(session_user, gateway_role);
+		GetOuterUserId() != login_role &&
+		is_member_of_role(login_role, gateway_role);
 }
 
 /*
@@ -97,18 +97,21 @@ medreserve_patient_email(void)
  * claim could match somebody else's address.
  */
 char *
-medreserve_email_key(const char *email, int len)
+medreserve_email_key(const char *email, size_t len)
 {
 	char	   *key = palloc(len + 1);
 
-	for (int i = 0; i < len; i++)
-	{
-		char		c = email[i];
-
-		key[i] = (c >= 'A' && c <= 'Z') ? (char) (c + ('a' - 'A')) : c;
-	}
+	for (size_t i = 0; i < len; i++)
+		key[i] = (email[i] >= 'A' && email[i] <= 'Z') ? (char) pg_ascii_tolower((unsigned char) email[i]) : email[i];
 	key[len] = '\0';
 	return key;
+}
+
+/* Are two emails the same address, by medreserve_email_key()? */
+bool
+medreserve_same_email(const char *a, const char *b)
+{
+	return strcmp(medreserve_email_key(a, strlen(a)), medreserve_email_key(b, strlen(b))) == 0;
 }
 
 /* medreserve.current_patient_email(): the identity, or NULL. */

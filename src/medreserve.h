@@ -90,7 +90,8 @@ extern void medreserve_execute(MedreservePlanId id, Datum *values,
 /* identity.c */
 extern bool medreserve_caller_is_admin(void);
 extern char *medreserve_patient_email(void);
-extern char *medreserve_email_key(const char *email, int len);
+extern char *medreserve_email_key(const char *email, size_t len);
+extern bool medreserve_same_email(const char *a, const char *b);
 
 /* validate.c */
 extern char *medreserve_clean_name(text *value, const char *field, bool blank_ok);

@@ -53,7 +53,7 @@ code_point_at(const char *p, int mblen)
 	int			encoding = GetDatabaseEncoding();
 	unsigned char *utf8;
 
-	if (mblen == 1 && IS_HIGHBIT_SET(*p) == false)
+	if (mblen == 1 && !IS_HIGHBIT_SET(*p))
 		return (unsigned char) *p;
 	if (encoding == PG_UTF8)
 		return utf8_to_unicode((const unsigned char *) p);
@@ -143,7 +143,7 @@ medreserve_clean_name(text *value, const char *field, bool blank_ok)
 	char	   *stop;
 	int			nchars = 0;
 
-	switch (analyse_name(raw, strlen(raw), &start, &stop, &nchars))
+	switch (analyse_name(raw, (int) strlen(raw), &start, &stop, &nchars))
 	{
 		case NAME_OK:
 			break;

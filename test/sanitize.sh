@@ -203,7 +203,7 @@ rm -rf "$MR_WORK/data"
 echo "restart_after_crash = off" >"$MR_WORK/sanitize.conf"
 
 mr_say "pg_regress and isolation specs under ASan and UBSan"
-if mr_as_pg env "${SAN_ENV[@]}" make -C "$TREE" -s installcheck PG_CONFIG="$PG_CONFIG" \
+if mr_as_pg env "${SAN_ENV[@]}" make -C "$TREE" -s installcheck TAP_TESTS= PG_CONFIG="$PG_CONFIG" \
     EXTRA_REGRESS_OPTS="--bindir=$ROOT$BINDIR --temp-config=$MR_WORK/sanitize.conf"; then
     ok "make installcheck (pg_regress + isolation) with the instrumented library"
 else
