@@ -106,7 +106,7 @@ check "the catalog description is not empty" "yes" \
 check "booking after the update continues the ids" "7|CONFIRMED" \
       "$(q medreserve_upgraded "SELECT id, status FROM medreserve_book(7, 'Fay Lin')")"
 check "the available update paths from $oldest" "$oldest--$latest" \
-      "$(q medreserve_upgraded "SELECT string_agg(source || '--' || target, ',') FROM pg_extension_update_paths('medreserve') WHERE source = '$oldest' AND path IS NOT NULL")"
+      "$(q medreserve_upgraded "SELECT string_agg(source || '--' || target, ',') FROM pg_extension_update_paths('medreserve') WHERE source = '$oldest' AND target = '$latest' AND path IS NOT NULL")"
 
 mr_psql -d postgres -c "DROP DATABASE medreserve_upgraded" -c "DROP DATABASE medreserve_fresh"
 echo "$((checks - failures)) passed, $failures failed"
