@@ -26,7 +26,7 @@ job=$(q "SELECT medreserve_schedule_expiry()")
 check "scheduling again replaces the job" "$job" "$(q "SELECT medreserve_schedule_expiry()")"
 check "one job, the default schedule for pg_cron $(q "SELECT extversion FROM pg_extension WHERE extname = 'pg_cron'")" \
       "1|* * * * *|CALL public.medreserve_run_expiry()" \
-      "$(q "SELECT count(*) OVER (), schedule, command FROM cron.job WHERE jobname = 'medreserve-expire:' || current_database())"
+      "$(q "SELECT count(*) OVER (), schedule, command FROM cron.job WHERE jobname = 'medreserve-expire:' || current_database()")"
 
 booking=$(q "SET medreserve.hold_duration = '1s'; SELECT id FROM medreserve_hold(1, 'Ann Lee')" | tail -1)
 lapsed_at=$(q "SELECT expires_at FROM medreserve.bookings WHERE id = $booking")
