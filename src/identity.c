@@ -99,12 +99,13 @@ medreserve_patient_email(void)
 char *
 medreserve_email_key(const char *email, size_t len)
 {
-	char	   *key = palloc(len + 1);
+	unsigned char *key = palloc(len + 1);
 
+	/* pg_ascii_tolower() folds A-Z only, whatever the locale */
 	for (size_t i = 0; i < len; i++)
-		key[i] = (email[i] >= 'A' && email[i] <= 'Z') ? (char) pg_ascii_tolower((unsigned char) email[i]) : email[i];
+		key[i] = pg_ascii_tolower((unsigned char) email[i]);
 	key[len] = '\0';
-	return key;
+	return (char *) key;
 }
 
 /* Are two emails the same address, by medreserve_email_key()? */
