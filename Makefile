@@ -34,3 +34,23 @@ sanitize-check:
 	bash test/sanitize.sh
 analyse:
 	bash test/analyse.sh
+
+# ---------------------------------------------------------------------------
+# Packaging (issue 16).  Each builds from a copy of the committed tree (HEAD).
+#   make deb               Debian package + lintian (tools/package.sh), .deb in .run/deb/
+#   make deb-check         + the package test on a private installation (dpkg -x)
+#   make deb-check-system  + the real route: apt-get install ./...deb, test, purge
+#                          (root; moves make-install files aside and back)
+#   make dist              the PGXN zip, dist/medreserve-<version>.zip (git archive)
+# ---------------------------------------------------------------------------
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" medreserve.control)
+.PHONY: deb deb-check deb-check-system dist
+deb:
+	bash tools/package.sh
+deb-check:
+	bash tools/package-test.sh
+deb-check-system:
+	bash tools/package-test.sh --system
+dist:
+	mkdir -p dist
+	git archive --format zip --prefix=medreserve-$(EXTVERSION)/ --output dist/medreserve-$(EXTVERSION).zip HEAD
