@@ -61,32 +61,42 @@ my @own_slots = split /\n/, $node->safe_psql('postgres',
 	'SELECT id FROM medreserve.slots WHERE doctor_id = 2 ORDER BY id');
 
 # PgBouncer: alias "clinic" pools 2 server connections per role, "clinic1"
-# one, both in transaction mode, to the node's Unix socket.
+# one, to the node's Unix socket.
 my $dir = PostgreSQL::Test::Utils::tempdir;
 my $bport = PostgreSQL::Test::Cluster::get_free_port();
 my ($host, $port) = ($node->host, $node->port);
 open my $ul, '>', "$dir/userlist.txt" or die $!;
 print $ul qq{"$_" ""\n} for ($superuser, 'clinic_app', 'authenticator');
 close $ul;
+# The [pgbouncer] settings of examples/pgbouncer.ini, with the addresses,
+# authentication and log of this test.
+my %override = (
+	listen_addr => '127.0.0.1',
+	listen_port => $bport,
+	unix_socket_dir => $dir,
+	auth_type => 'trust',
+	auth_file => "$dir/userlist.txt",
+	admin_users => $superuser,
+	stats_users => $superuser,
+	default_pool_size => 2,
+	logfile => "$dir/pgbouncer.log");
+my ($section, @settings) = ('');
+open my $example, '<', "$FindBin::RealBin/../examples/pgbouncer.ini" or die $!;
+while (<$example>)
+{
+	$section = $1 if /^\[(\w+)\]/;
+	push @settings, [ $1, $2 ] if $section eq 'pgbouncer' && /^(\w+)\s*=\s*(.*?)\s*$/;
+}
+close $example;
+my %seen = map { $_->[0] => 1 } @settings;
+is(join(',', map { $_->[1] } grep { $_->[0] eq 'pool_mode' } @settings), 'transaction',
+	'examples/pgbouncer.ini pools by transaction');
 open my $ini, '>', "$dir/pgbouncer.ini" or die $!;
-print $ini <<"EOF";
-[databases]
-clinic = host=$host port=$port dbname=postgres pool_size=2
-clinic1 = host=$host port=$port dbname=postgres pool_size=1
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $bport
-unix_socket_dir = $dir
-auth_type = trust
-auth_file = $dir/userlist.txt
-admin_users = $superuser
-pool_mode = transaction
-max_client_conn = 100
-default_pool_size = 2
-reserve_pool_size = 0
-logfile = $dir/pgbouncer.log
-EOF
+print $ini "[databases]\n",
+  "clinic = host=$host port=$port dbname=postgres pool_size=2\n",
+  "clinic1 = host=$host port=$port dbname=postgres pool_size=1\n\n[pgbouncer]\n";
+print $ini "$_->[0] = " . ($override{ $_->[0] } // $_->[1]) . "\n" for @settings;
+print $ini "$_ = $override{$_}\n" for grep { !$seen{$_} } sort keys %override;
 close $ini;
 my $bouncer = IPC::Run::start([ $pgbouncer, "$dir/pgbouncer.ini" ],
 	'>', "$dir/stdout.log", '2>', "$dir/stderr.log");

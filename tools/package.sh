@@ -9,7 +9,7 @@
 # and prints their paths, one a line, on stdout; everything else goes to
 # stderr and to OUTDIR/build.log and OUTDIR/lintian.log.
 #
-# Needs debhelper, postgresql-server-dev-all (pg_buildext), lintian; as root
+# Needs debhelper, postgresql-server-dev-all (pg_buildext), lintian and git; as root
 # it installs what is missing.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,7 +17,7 @@ out=$(realpath -m "${1:-$top/.run/deb}")
 say() { printf '== %s\n' "$*" >&2; }
 
 need=()
-for p in build-essential debhelper postgresql-server-dev-all lintian; do
+for p in build-essential debhelper postgresql-server-dev-all lintian git; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
