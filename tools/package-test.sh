@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# tools/package-test.sh [--system] [DEB]      (make deb-check / deb-check-system)
+# tools/package-test.sh [--system] [--quick] [DEB]   (make deb-check / deb-check-system)
 #
 # Tests the Debian package built by tools/package.sh (or DEB): its files are
 # installed exactly as packaged, a fresh cluster creates the extension from
-# them, books a slot and runs the upgrade chain (t/090_package.pl).
+# them, books a slot and runs the upgrade chain (t/090_package.pl); then,
+# unless --quick, the autopkgtest (debian/tests/installcheck: every
+# regress, isolation and TAP suite) against the package's files.
 #
 # Default: the package is unpacked (dpkg -x) into a private copy of the
 # server's installation (tools/private-pg.sh), so nothing on the machine
@@ -22,8 +24,14 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 say() { printf '== %s\n' "$*" >&2; }
-system=0
-if [ "${1:-}" = "--system" ]; then system=1; shift; fi
+system=0 suites=1
+while [ $# -gt 0 ]; do
+    case $1 in
+        --system) system=1; shift ;;
+        --quick) suites=0; shift ;;
+        *) break ;;
+    esac
+done
 deb=${1:-}
 
 [ "$(id -u)" -eq 0 ] || { echo "run as root (the clusters run as postgres)" >&2; exit 1; }
@@ -73,6 +81,10 @@ if [ $system -eq 0 ]; then
     dpkg -x "$deb" "$work/pg/root"
     chmod -R a+rX "$work/pg/root"
     run_tap "$pgc"
+    if [ $suites -eq 1 ]; then
+        say "autopkgtest's installcheck (every suite) against the private installation"
+        (cd "$work/src" && PG_CONFIG=$pgc sh debian/tests/installcheck)
+    fi
     say "package test (private installation): ok"
     exit 0
 fi
@@ -105,6 +117,10 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$
 mapfile -t owned < <(dpkg -L "$pkg" | grep -E "^/usr/(lib|share)/postgresql/$pgversion/.*medreserve" )
 say "$pkg installed: ${#owned[@]} files under /usr/{lib,share}/postgresql"
 run_tap "$sys_pg_config"
+if [ $suites -eq 1 ]; then
+    say "autopkgtest's installcheck (every suite) against the installed package"
+    (cd "$work/src" && sh debian/tests/installcheck)
+fi
 
 say "apt-get purge $pkg"
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq "$pkg" >"$work/apt.log" 2>&1 ||
