@@ -41,16 +41,20 @@ analyse:
 #   make deb-check         + the package test on a private installation (dpkg -x)
 #   make deb-check-system  + the real route: apt-get install ./...deb, test, purge
 #                          (root; moves make-install files aside and back)
+#   make deb-check-sandbox the same in a private mount namespace (overlays on
+#                          /usr and /var): nothing changes outside it
 #   make dist              the PGXN zip, dist/medreserve-<version>.zip (git archive)
 # ---------------------------------------------------------------------------
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" medreserve.control)
-.PHONY: deb deb-check deb-check-system dist
+.PHONY: deb deb-check deb-check-system deb-check-sandbox dist
 deb:
 	bash tools/package.sh
 deb-check:
 	bash tools/package-test.sh
 deb-check-system:
 	bash tools/package-test.sh --system
+deb-check-sandbox:
+	bash tools/package-test.sh --sandbox
 dist:
 	mkdir -p dist
 	git archive --format zip --prefix=medreserve-$(EXTVERSION)/ --output dist/medreserve-$(EXTVERSION).zip HEAD

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# tools/package-test.sh [--system] [--quick] [DEB]   (make deb-check / deb-check-system)
+# tools/package-test.sh [--system | --sandbox] [--quick] [DEB]
+#                       (make deb-check / deb-check-system / deb-check-sandbox)
 #
 # Tests the Debian package built by tools/package.sh (or DEB): its files are
 # installed exactly as packaged, a fresh cluster creates the extension from
@@ -19,16 +20,21 @@
 #   aside; after the test the package is purged, every file it installed
 #   must be gone, and the make-install files are put back.
 #
+# --sandbox (root, for developers): the --system route where nothing
+#   leaves a private mount namespace (see below).
+#
 # The TAP test runs as postgres from a copy of HEAD (the same tree the
 # package is built from), so this tree stays clean.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 say() { printf '== %s\n' "$*" >&2; }
-system=0 suites=1
+system=0 suites=1 sandbox=0 simulate=0
 while [ $# -gt 0 ]; do
     case $1 in
         --system) system=1; shift ;;
+        --sandbox) sandbox=1; shift ;;
         --quick) suites=0; shift ;;
+        --simulate-make-install) simulate=1; shift ;;
         *) break ;;
     esac
 done
@@ -36,6 +42,27 @@ deb=${1:-}
 
 [ "$(id -u)" -eq 0 ] || { echo "run as root (the clusters run as postgres)" >&2; exit 1; }
 [ -n "$deb" ] || deb=$(bash "$top/tools/package.sh" | head -1)
+
+# --sandbox: the --system route in a private mount namespace whose /usr and
+# /var are overlays on a scratch folder, after a `make install` there: the
+# real apt-get install and purge, and the make-install files moved aside
+# and back, with nothing changed for the rest of the machine.
+if [ $sandbox -eq 1 ]; then
+    sb=$(mktemp -d /tmp/medreserve-sandbox.XXXXXX)
+    rc=0
+    opts=(--system --simulate-make-install)
+    [ $suites -eq 1 ] || opts+=(--quick)
+    unshare --mount --propagation private bash -c '
+        set -e
+        sb=$1; shift
+        for d in usr var; do
+            mkdir -p "$sb/$d.upper" "$sb/$d.work"
+            mount -t overlay overlay -o "lowerdir=/$d,upperdir=$sb/$d.upper,workdir=$sb/$d.work" "/$d"
+        done
+        exec bash "$@"' sandbox "$sb" "$0" "${opts[@]}" "$deb" || rc=$?
+    rm -rf "$sb"
+    exit $rc
+fi
 deb=$(realpath "$deb")
 pkg=$(dpkg-deb -f "$deb" Package)
 pgversion=$(echo "$pkg" | sed -n 's/^postgresql-\([0-9]*\)-medreserve$/\1/p')
@@ -96,6 +123,13 @@ if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok install
 fi
 libdir=$("$sys_pg_config" --pkglibdir)
 extdir=$("$sys_pg_config" --sharedir)/extension
+if [ $simulate -eq 1 ]; then
+    say "make install from a copy of HEAD (the files the package must not lose)"
+    mkdir -p "$work/make-install"
+    git -C "$top" archive --format=tar HEAD | tar -x -C "$work/make-install"
+    make -C "$work/make-install" -s PG_CONFIG="$sys_pg_config" >/dev/null
+    make -C "$work/make-install" -s install PG_CONFIG="$sys_pg_config" >/dev/null
+fi
 : >"$stash.list"
 for f in "$extdir"/medreserve* "$libdir"/medreserve* "$libdir"/bitcode/medreserve*; do
     [ -e "$f" ] || continue
@@ -136,4 +170,12 @@ for f in "$extdir"/medreserve* "$libdir"/medreserve* "$libdir"/bitcode/medreserv
     if [ -e "$f" ]; then echo "left behind: $f" >&2; left=1; fi
 done
 [ $left -eq 0 ] || exit 1
+if [ -s "$stash.list" ]; then
+    say "putting the make-install files back"
+    tar -C / -xpf "$stash.tar"
+    missing=0
+    while read -r f; do [ -e "/$f" ] || { echo "not restored: /$f" >&2; missing=1; }; done <"$stash.list"
+    [ $missing -eq 0 ] || exit 1
+    : >"$stash.list"
+fi
 say "package test (apt-get install, purge): ok"
