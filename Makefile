@@ -57,4 +57,4 @@ deb-check-sandbox:
 	bash tools/package-test.sh --sandbox
 dist:
 	mkdir -p dist
-	git archive --format zip --prefix=medreserve-$(EXTVERSION)/ --output dist/medreserve-$(EXTVERSION).zip HEAD
+	git -c safe.directory=$(CURDIR) archive --format zip --prefix=medreserve-$(EXTVERSION)/ --output dist/medreserve-$(EXTVERSION).zip HEAD

@@ -90,7 +90,7 @@ trap cleanup EXIT
 
 # The TAP test from a copy of HEAD that postgres owns.
 mkdir -p "$work/src"
-git -C "$top" archive --format=tar HEAD | tar -x -C "$work/src"
+git -c safe.directory="$top" -C "$top" archive --format=tar HEAD | tar -x -C "$work/src"
 chown -R postgres: "$work/src"
 run_tap() {
     local pg_config=$1
@@ -126,7 +126,7 @@ extdir=$("$sys_pg_config" --sharedir)/extension
 if [ $simulate -eq 1 ]; then
     say "make install from a copy of HEAD (the files the package must not lose)"
     mkdir -p "$work/make-install"
-    git -C "$top" archive --format=tar HEAD | tar -x -C "$work/make-install"
+    git -c safe.directory="$top" -C "$top" archive --format=tar HEAD | tar -x -C "$work/make-install"
     make -C "$work/make-install" -s PG_CONFIG="$sys_pg_config" >/dev/null
     make -C "$work/make-install" -s install PG_CONFIG="$sys_pg_config" >/dev/null
 fi

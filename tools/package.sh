@@ -9,6 +9,9 @@
 # and prints their paths, one a line, on stdout; everything else goes to
 # stderr and to OUTDIR/build.log and OUTDIR/lintian.log.
 #
+# git runs with safe.directory for this tree only: tools/test.sh gives the
+# tree to postgres, and git then refuses root's commands ("dubious ownership").
+#
 # Needs debhelper, postgresql-server-dev-all (pg_buildext), lintian and git; as root
 # it installs what is missing.
 set -euo pipefail
@@ -39,7 +42,7 @@ trap 'rm -rf "$work"' EXIT
 src=$work/medreserve-$version
 mkdir -p "$src" "$out"
 say "building postgresql-*-medreserve $debversion in $work (a copy of HEAD)"
-git -C "$top" archive --format=tar HEAD | tar -x -C "$src"
+git -c safe.directory="$top" -C "$top" archive --format=tar HEAD | tar -x -C "$src"
 start=$SECONDS
 if ! (cd "$src" && dpkg-buildpackage -us -uc -b) >"$out/build.log" 2>&1; then
     tail -40 "$out/build.log" >&2
