@@ -12,7 +12,7 @@
 # git runs with safe.directory for this tree only: tools/test.sh gives the
 # tree to postgres, and git then refuses root's commands ("dubious ownership").
 #
-# Needs debhelper, postgresql-server-dev-all (pg_buildext), lintian and git; as root
+# Needs debhelper, postgresql-all (Build-Depends: pg_buildext and the servers), lintian and git; as root
 # it installs what is missing.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +20,7 @@ out=$(realpath -m "${1:-$top/.run/deb}")
 say() { printf '== %s\n' "$*" >&2; }
 
 need=()
-for p in build-essential debhelper postgresql-server-dev-all lintian git; do
+for p in build-essential debhelper postgresql-all lintian git; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
