@@ -71,6 +71,12 @@ sys_pg_config=/usr/lib/postgresql/$pgversion/bin/pg_config
 
 work=$(mktemp -d /tmp/medreserve-pkgtest.XXXXXX)
 chmod 755 "$work"
+# A copy the postgres user (the TAP test) and apt's sandbox user can read,
+# wherever the .deb was built (/root/... is not readable to them).
+mkdir -p "$work/deb"
+cp "$deb" "$work/deb/"
+deb=$work/deb/$(basename "$deb")
+chmod a+r "$deb"
 stash=$work/make-install-files
 cleanup() {
     local rc=$?
@@ -97,7 +103,7 @@ run_tap() {
     if ! runuser -u postgres -- env MEDRESERVE_DEB="$deb" MEDRESERVE_PGVERSION="$pgversion" \
             make -C "$work/src" -s installcheck REGRESS= ISOLATION= \
             PROVE_TESTS=t/120_package.pl PROVE_FLAGS=-v PG_CONFIG="$pg_config"; then
-        cat "$work"/src/tmp_check/log/*package*.log 2>/dev/null | tail -40 >&2 || true
+        tail -40 "$work"/src/tmp_check/log/regress_log_* >&2 2>/dev/null || true
         return 1
     fi
 }
