@@ -6,7 +6,7 @@
 # this repository's HEAD, then, as the README says, `bash tools/package.sh`
 # (which installs the build tools the fresh system lacks, builds the package
 # and runs lintian) and apt-get install of the .deb, a cluster that creates
-# the extension and books a slot (t/120_package.pl), and apt-get purge
+# the extension and books a slot (t/140_package.pl), and apt-get purge
 # (tools/package-test.sh --system --quick does the last three).
 #
 # Everything happens in a private mount namespace: the new system lives in

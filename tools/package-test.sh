@@ -4,7 +4,7 @@
 #
 # Tests the Debian package built by tools/package.sh (or DEB): its files are
 # installed exactly as packaged, a fresh cluster creates the extension from
-# them, books a slot and runs the upgrade chain (t/120_package.pl); then,
+# them, books a slot and runs the upgrade chain (t/140_package.pl); then,
 # unless --quick, the autopkgtest (debian/tests/installcheck: every
 # regress, isolation and TAP suite) against the package's files.
 #
@@ -102,7 +102,7 @@ run_tap() {
     local pg_config=$1
     if ! runuser -u postgres -- env MEDRESERVE_DEB="$deb" MEDRESERVE_PGVERSION="$pgversion" \
             make -C "$work/src" -s installcheck REGRESS= ISOLATION= \
-            PROVE_TESTS=t/120_package.pl PROVE_FLAGS=-v PG_CONFIG="$pg_config"; then
+            PROVE_TESTS=t/140_package.pl PROVE_FLAGS=-v PG_CONFIG="$pg_config"; then
         tail -40 "$work"/src/tmp_check/log/regress_log_* >&2 2>/dev/null || true
         return 1
     fi
