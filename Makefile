@@ -34,3 +34,27 @@ sanitize-check:
 	bash test/sanitize.sh
 analyse:
 	bash test/analyse.sh
+
+# ---------------------------------------------------------------------------
+# Packaging (issue 16).  Each builds from a copy of the committed tree (HEAD).
+#   make deb               Debian package + lintian (tools/package.sh), .deb in .run/deb/
+#   make deb-check         + the package test on a private installation (dpkg -x)
+#   make deb-check-system  + the real route: apt-get install ./...deb, test, purge
+#                          (root; moves make-install files aside and back)
+#   make deb-check-sandbox the same in a private mount namespace (overlays on
+#                          /usr and /var): nothing changes outside it
+#   make dist              the PGXN zip, dist/medreserve-<version>.zip (git archive)
+# ---------------------------------------------------------------------------
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" medreserve.control)
+.PHONY: deb deb-check deb-check-system deb-check-sandbox dist
+deb:
+	bash tools/package.sh
+deb-check:
+	bash tools/package-test.sh
+deb-check-system:
+	bash tools/package-test.sh --system
+deb-check-sandbox:
+	bash tools/package-test.sh --sandbox
+dist:
+	mkdir -p dist
+	git -c safe.directory=$(CURDIR) archive --format zip --prefix=medreserve-$(EXTVERSION)/ --output dist/medreserve-$(EXTVERSION).zip HEAD
