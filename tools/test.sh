@@ -31,6 +31,9 @@ regress_and_isolation() {
     fi
 }
 run_suite "pg_regress + isolation" regress_and_isolation
+# as root: builds the .deb, lintian, apt-get install, book, purge; puts back make install's files
+run_suite "Debian package (build, lintian, apt-get install, book, purge)" \
+    bash "$MR_TOP/tools/package-test.sh" --system --quick
 
 mr_make_workdir
 trap mr_cleanup EXIT
