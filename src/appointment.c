@@ -145,7 +145,7 @@ reschedule(FunctionCallInfo fcinfo, bool many_slots)
 	ArrayType  *old_array;
 	Datum	   *old_elems;
 	char	   *status;
-	BookingRequest request = {RESERVE_BOOK, NULL, NULL, NULL, NULL};
+	BookingRequest request = {RESERVE_BOOK, NULL, NULL, NULL, NULL, false};
 	int32		new_booking_id;
 	Datum		booking;
 
@@ -188,6 +188,13 @@ reschedule(FunctionCallInfo fcinfo, bool many_slots)
 	old_ids = palloc(sizeof(int32) * Max(nold, 1));
 	for (int i = 0; i < nold; i++)
 		old_ids[i] = DatumGetInt32(old_elems[i]);
+
+	if (nold == nnew && memcmp(old_ids, new_ids, sizeof(int32) * nnew) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("booking %d already covers these slots", booking_id),
+				 errhint("Choose other slots; a hold is not extended by moving it to its own slots."),
+				 errhidestmt(true)));
 
 	/* 2. old and new slots together, ascending: the bookers' lock order */
 	all_ids = palloc(sizeof(int32) * (nold + nnew));
