@@ -44,8 +44,10 @@ SELECT id FROM medreserve_reschedule(4242, 5);
 -- the desk: check-in, completion, no-show
 SELECT id AS due FROM medreserve_book(8, 'Cy Park') \gset
 SELECT id AS soon FROM medreserve_book(9, 'Dee Holt') \gset
--- Cy's appointment started 5 minutes ago (slot and booking move together)
+-- Cy's appointment started 5 minutes ago (slot and booking move together;
+-- booked slots cannot move, so the test turns the trigger off for this)
 BEGIN;
+SET LOCAL session_replication_role = replica;
 UPDATE medreserve.slots SET start_time = now() - interval '5 minutes' WHERE id = 8;
 UPDATE medreserve.bookings SET starts_at = now() - interval '5 minutes',
                                ends_at = now() + interval '10 minutes' WHERE id = :due;

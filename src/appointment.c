@@ -145,7 +145,7 @@ reschedule(FunctionCallInfo fcinfo, bool many_slots)
 	ArrayType  *old_array;
 	Datum	   *old_elems;
 	char	   *status;
-	BookingRequest request = {RESERVE_BOOK, NULL, NULL, NULL, NULL, false};
+	BookingRequest request = {RESERVE_BOOK, NULL, NULL, NULL, NULL};
 	int32		new_booking_id;
 	Datum		booking;
 

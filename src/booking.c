@@ -225,7 +225,6 @@ medreserve_insert_booking(const int32 *ids, int nslots, const BookingRequest *re
 	Datum		values[11];
 	char		nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	SlotSpan	span;
-	MedreservePlanId insert_plan;
 
 	for (int i = 0; i < nslots; i++)
 		id_datums[i] = Int32GetDatum(ids[i]);
@@ -262,8 +261,7 @@ medreserve_insert_booking(const int32 *ids, int nslots, const BookingRequest *re
 	else
 		nulls[10] = 'n';
 
-	insert_plan = request->schema_1_1 ? PLAN_INSERT_BOOKING_1_1 : PLAN_INSERT_BOOKING;
-	medreserve_execute(insert_plan, values, nulls, SPI_OK_SELECT);
+	medreserve_execute(PLAN_INSERT_BOOKING, values, nulls, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 	{
 		/*
@@ -273,7 +271,7 @@ medreserve_insert_booking(const int32 *ids, int nslots, const BookingRequest *re
 		 */
 		if (refuse_occupied_slots(id_array, true) > 0)
 			(void) refuse_occupied_slots(id_array, false);
-		medreserve_execute(insert_plan, values, nulls, SPI_OK_SELECT);
+		medreserve_execute(PLAN_INSERT_BOOKING, values, nulls, SPI_OK_SELECT);
 	}
 	if (SPI_processed != 1)
 		elog(ERROR, "inserting a booking returned " UINT64_FORMAT " rows", SPI_processed);
@@ -309,7 +307,7 @@ reserve_from_args(FunctionCallInfo fcinfo, bool many_slots, ReserveKind kind)
 	int			nslots;
 	char	   *patient_name;
 	char	   *patient_email = NULL;
-	BookingRequest request = {kind, NULL, NULL, NULL, NULL, PG_NARGS() <= 3};
+	BookingRequest request = {kind, NULL, NULL, NULL, NULL};
 	Caller		caller;
 	const char *action = kind == RESERVE_HOLD ? "medreserve_hold()" : "medreserve_book()";
 
@@ -496,12 +494,11 @@ change_booking(FunctionCallInfo fcinfo, bool confirming)
 	if (confirming)
 		medreserve_execute(PLAN_CONFIRM, args, nulls, SPI_OK_UPDATE_RETURNING);
 	else
-		medreserve_execute(PG_NARGS() > 1 ? PLAN_CANCEL : PLAN_CANCEL_1_1,
-						   args, nulls, SPI_OK_SELECT);
+		medreserve_execute(PLAN_CANCEL, args, nulls, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		refuse_booking_change(args, nulls, confirming);
 	booking = medreserve_copy_booking_row(fcinfo, caller_cxt);
-	if (!confirming && PG_NARGS() > 1)
+	if (!confirming)
 	{
 		bool		isnull;
 		Datum		late = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,

@@ -54,9 +54,6 @@ typedef enum MedreservePlanId
 	PLAN_BOOKING_STATE,
 	PLAN_EXPIRE_BATCH,
 	PLAN_NOTE_SWEEP,
-	/* 1.1's statements, while a database still has 1.1's schema (issue 13) */
-	PLAN_INSERT_BOOKING_1_1,
-	PLAN_CANCEL_1_1,
 	/* the appointment's life (appointment.c, issue 13) */
 	PLAN_APPT_READ,
 	PLAN_APPT_LOCK,
@@ -125,7 +122,6 @@ typedef struct BookingRequest
 	const char *patient_email;	/* may be NULL */
 	const char *patient_phone;	/* may be NULL */
 	const char *reason;			/* may be NULL */
-	bool		schema_1_1;		/* called through 1.1's declaration */
 } BookingRequest;
 
 /* booking.c */

@@ -173,46 +173,6 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		3, {INT8OID, INT8OID, TIMESTAMPTZOID}
 	},
 
-	/*
-	 * The two writes above as 1.1 made them, for a database that has not
-	 * run ALTER EXTENSION medreserve UPDATE yet (its bookings lack 1.2's
-	 * columns): the library calls them when 1.1's declarations call it.
-	 * Parameters the statements do not use are declared all the same, so
-	 * the callers pass one set of values.  medreserve.email_key() does not
-	 * exist yet in such a database, so a patient's cancel matches the email
-	 * exactly (never lower(): it folds look-alikes).
-	 */
-	[PLAN_INSERT_BOOKING_1_1] = {
-		"insert booking (1.1 schema)",
-		"WITH occupied AS ("
-		"  SELECT 1 FROM medreserve.booking_slots WHERE slot_id = ANY ($6::integer[]) LIMIT 1),"
-		" b AS ("
-		"  INSERT INTO medreserve.bookings"
-		"         (slot_id, patient_name, patient_email, status, expires_at)"
-		"  SELECT $1, $2, $3, $4, now() + $5 * interval '1 second'"
-		"   WHERE NOT EXISTS (SELECT 1 FROM occupied)"
-		"  RETURNING *),"
-		" s AS ("
-		"  INSERT INTO medreserve.booking_slots (booking_id, slot_id)"
-		"  SELECT b.id, u.slot_id FROM b, unnest($6::integer[]) AS u(slot_id))"
-		"SELECT * FROM b",
-		11, {INT4OID, TEXTOID, TEXTOID, TEXTOID, FLOAT8OID, INT4ARRAYOID,
-		INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID}
-	},
-	[PLAN_CANCEL_1_1] = {
-		"cancel booking (1.1 schema)",
-		"WITH c AS ("
-		"  UPDATE medreserve.bookings SET status = 'CANCELLED', updated_at = now()"
-		"   WHERE id = $1 AND status IN ('PENDING', 'CONFIRMED')"
-		"     AND ($2::text IS NULL OR patient_email = $2)"
-		"   RETURNING *),"
-		" released AS ("
-		"  DELETE FROM medreserve.booking_slots bs USING c"
-		"   WHERE bs.booking_id = c.id)"
-		"SELECT * FROM c",
-		4, {INT4OID, TEXTOID, TEXTOID, FLOAT8OID}
-	},
-
 	/* The appointment's life (appointment.c, issue 13) */
 	[PLAN_APPT_READ] = {
 		/*
