@@ -866,6 +866,45 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.medreserve_counters() IS
 'Booking counters from shared memory since the last reset; no row when medreserve is not in shared_preload_libraries';
 
+/*
+ * Availability counts ARRIVED, FULFILLED and NOSHOW bookings as holding their
+ * slots (an ARRIVED booking can be checked in before its start): 1.0's copy
+ * of the predicate becomes a call of the one definition.
+ */
+CREATE OR REPLACE FUNCTION @extschema@.medreserve_available_slots(
+    doctor_id integer,
+    from_time timestamptz DEFAULT now(),
+    until_time timestamptz DEFAULT now() + interval '7 days')
+RETURNS SETOF medreserve.slots
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF doctor_id IS NULL OR from_time IS NULL OR until_time IS NULL THEN
+        RAISE EXCEPTION 'doctor_id, from_time and until_time must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM medreserve.doctors d WHERE d.id = medreserve_available_slots.doctor_id) THEN
+        RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
+    END IF;
+    -- a slot is free unless a live booking covers it; a lapsed hold does not count
+    RETURN QUERY
+    SELECT s.*
+      FROM medreserve.slots s
+     WHERE s.doctor_id = medreserve_available_slots.doctor_id
+       AND s.start_time >= greatest(from_time, now())
+       AND s.start_time < until_time
+       AND s.start_time > now()
+       AND NOT EXISTS (SELECT 1
+                         FROM medreserve.booking_slots bs
+                         JOIN medreserve.bookings b ON b.id = bs.booking_id
+                        WHERE bs.slot_id = s.id
+                          AND medreserve.booking_is_live(b.status, b.expires_at))
+     ORDER BY s.start_time;
+END
+$$;
+
 /* Listings */
 
 -- one row of an appointment listing: the booking, its doctor, its state

@@ -5,7 +5,7 @@
 -- refusals; slots stay consumed; the listings under the identity rules; the
 -- derived EXPIRED state; attendance.  Refusals change no row.
 BEGIN;
-SELECT plan(123);
+SELECT plan(124);
 
 SET LOCAL medreserve.check_in_window = '1h';
 SET LOCAL medreserve.late_cancel_window = '24h';
@@ -216,6 +216,9 @@ SELECT is((SELECT count(*)::int FROM medreserve.booking_slots WHERE booking_id I
 SELECT ok((SELECT bool_and(medreserve.booking_is_live(status, expires_at)) FROM medreserve.bookings
             WHERE id IN (:soon, :due, :over)), 'booking_is_live() counts them as holding their slots');
 SELECT slot_id AS soon_slot FROM medreserve.bookings WHERE id = :soon \gset
+SELECT ok(NOT EXISTS (SELECT 1 FROM medreserve_available_slots(:doc, now(), now() + interval '1 hour')
+                    WHERE id = :soon_slot),
+          'the slot of an ARRIVED booking that has not started is not listed as free');
 SELECT pg_temp.refused(format('SELECT medreserve_book(%s, ''Zed'')', :soon_slot),
        '23505', format('slot %s is already booked', :soon_slot), 'book: the slot of an ARRIVED booking');
 SELECT medreserve_expire();
