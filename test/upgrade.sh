@@ -104,8 +104,9 @@ check "bookings made before 1.2 say when and with whom (slots from 09:00 tomorro
       "1|1|09:00:00|09:15:00|
 2|1|09:15:00|09:45:00|
 3|1|09:45:00|10:00:00|
-4|1|10:00:00|10:15:00|t
-5|1|10:15:00|10:30:00|" \
+4|1|10:00:00|10:15:00|
+5|1|09:45:00|10:00:00|t
+6|1|10:15:00|10:30:00|" \
       "$(q medreserve_upgraded "SELECT b.id, b.doctor_id,
                 b.starts_at - (date_trunc('day', now()) + interval '1 day'),
                 b.ends_at - (date_trunc('day', now()) + interval '1 day'),
