@@ -10,6 +10,9 @@
 #    unique violation fails the run); afterwards the invariants hold,
 #    including that every booking's doctor and times match its slots, and
 #    every reschedule left a linked pair.
+# 3. Automatic no-shows: medreserve.no_show_after set for a database makes
+#    the pg_cron procedure mark a confirmed booking long past its start as
+#    NOSHOW, logging the count and no patient data.
 use strict;
 use warnings;
 use FindBin;
@@ -129,5 +132,37 @@ is( $node->safe_psql(
        AND NOT medreserve.hold_has_lapsed(b.status, b.expires_at)}),
 	'0',
 	'only live bookings (and unswept lapsed holds) cover slots');
+
+# --- 3. Automatic no-shows through the pg_cron procedure ---------------------------
+# medreserve.no_show_after is the DBA's (SUSET): set for the database, as a
+# clinic would.  The procedure marks the no-show when its sweep finishes.
+$node->safe_psql('postgres', q{CREATE DATABASE noshow});
+$node->safe_psql('noshow', q{
+    CREATE EXTENSION medreserve CASCADE;
+    INSERT INTO medreserve.doctors (name) VALUES ('Dr Late');
+    INSERT INTO medreserve.slots (doctor_id, start_time)
+    VALUES (1, now() + interval '1 hour'), (1, now() + interval '2 hours');
+    SELECT medreserve_book(1, 'Nora Missed');
+    SELECT medreserve_book(2, 'Otto Later');
+    -- booking 1 started two hours ago (booked slots cannot move: trigger off)
+    BEGIN;
+    SET LOCAL session_replication_role = replica;
+    UPDATE medreserve.slots SET start_time = now() - interval '2 hours' WHERE id = 1;
+    UPDATE medreserve.bookings SET starts_at = now() - interval '2 hours',
+                                   ends_at = now() - interval '105 minutes' WHERE id = 1;
+    COMMIT;
+});
+$node->safe_psql('noshow', q{CALL medreserve_run_expiry()});
+is($node->safe_psql('noshow', q{SELECT string_agg(status, ',' ORDER BY id) FROM medreserve.bookings}),
+	'CONFIRMED,CONFIRMED', 'no automatic no-show while medreserve.no_show_after is off');
+$node->safe_psql('postgres', q{ALTER DATABASE noshow SET medreserve.no_show_after = '1h'});
+my $log_offset = -s $node->logfile;
+$node->safe_psql('noshow', q{CALL medreserve_run_expiry()});
+is($node->safe_psql('noshow', q{SELECT string_agg(status, ',' ORDER BY id) FROM medreserve.bookings}),
+	'NOSHOW,CONFIRMED', 'the sweep procedure marks a booking started longer ago than no_show_after');
+ok($node->log_contains(qr/1 confirmed booking marked as a no-show/, $log_offset),
+	'the sweep logs how many no-shows it marked');
+ok(!$node->log_contains(qr/Nora Missed/, $log_offset), '... and no patient name');
+invariants_hold($node, 'noshow', 'after the automatic no-show');
 
 done_testing();
