@@ -76,7 +76,7 @@ FROM medreserve_counters();
 -- the day sheet
 SELECT booking_id, doctor_name, starts_at, state, patient_name
 FROM medreserve_appointments('2099-03-02', '2099-03-03');
-SELECT doctor, doctor_name, appointments, arrived, fulfilled, no_shows, cancellations,
+SELECT doctor_id, doctor_name, appointments, arrived, fulfilled, no_shows, cancellations,
        late_cancellations, no_show_rate, late_cancellation_rate
 FROM medreserve_attendance(now() - interval '1 day', now() + interval '1 day');
 SELECT * FROM medreserve_verify();

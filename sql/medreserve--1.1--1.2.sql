@@ -1026,12 +1026,18 @@ $$;
 COMMENT ON FUNCTION @extschema@.medreserve_appointments(timestamptz, timestamptz, integer, text) IS
 'Admins: the day sheet, bookings starting in [from_time, until_time) (at most 31 days) by doctor and start time, optionally of one doctor and one state (EXPIRED for lapsed holds)';
 
+-- one row of medreserve_attendance() (a type, so its doctor_id column can
+-- share the name of the function's doctor_id argument)
+CREATE TYPE medreserve.attendance AS (
+    doctor_id integer, doctor_name text, appointments bigint, arrived bigint,
+    fulfilled bigint, no_shows bigint, cancellations bigint, late_cancellations bigint,
+    no_show_rate numeric, late_cancellation_rate numeric);
+COMMENT ON TYPE medreserve.attendance IS
+'A row of medreserve_attendance(): per doctor, appointments kept (CONFIRMED, ARRIVED, FULFILLED, NOSHOW), arrivals, fulfilments, no-shows, cancellations (not counting reschedules), late cancellations, and the rates';
+
 CREATE FUNCTION @extschema@.medreserve_attendance(
     from_time timestamptz, until_time timestamptz, doctor_id integer DEFAULT NULL)
-RETURNS TABLE (doctor integer, doctor_name text, appointments bigint, arrived bigint,
-               fulfilled bigint, no_shows bigint, cancellations bigint,
-               late_cancellations bigint, no_show_rate numeric,
-               late_cancellation_rate numeric)
+RETURNS SETOF medreserve.attendance
 LANGUAGE plpgsql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
