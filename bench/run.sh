@@ -19,6 +19,8 @@
 #   3 hold + confirm      two calls per booking, vs the same in PL/pgSQL
 #   4 sweep               medreserve_expire() vs the design's single UPDATE
 #   5 availability        medreserve_available_slots() vs a plain LEFT JOIN
+#   6 day sheet           medreserve_appointments() for one doctor's day vs
+#                         the same plain query on the tables
 #
 # plus diagnostics that tell where the time goes: the sweep with batches of
 # 10000, the design's UPDATE made to release the slots too, and availability
@@ -457,6 +459,41 @@ EOF
 explain_design=$(q -c "EXPLAIN (ANALYZE, BUFFERS) $(printf "$design_query" "$sample_doctor")")
 
 # ---------------------------------------------------------------------------
+mr_say "case 6: the day sheet of one doctor for one day ($AVAIL_CLIENTS clients, random doctors among $DOCTORS)"
+# the bookings of case 5 stay: about 45% of each day's slots are booked or held
+check "day sheet: medreserve_appointments() lists one doctor's bookings of the day (5 doctors)" "$(q -c "
+    SELECT bool_and(a.ids IS NOT DISTINCT FROM t.ids) FROM generate_series($DMIN, $DMIN + 4) AS doc,
+      LATERAL (SELECT array_agg(booking_id ORDER BY starts_at, booking_id) AS ids
+                 FROM medreserve_appointments('$FROM_TS', '$FROM_TS'::timestamptz + interval '1 day', doc)) AS a,
+      LATERAL (SELECT array_agg(id ORDER BY starts_at, id) AS ids FROM medreserve.bookings
+                WHERE doctor_id = doc AND starts_at >= '$FROM_TS'
+                  AND starts_at < '$FROM_TS'::timestamptz + interval '1 day') AS t")"
+per_day=$(q -c "SELECT count(*) FROM medreserve_appointments('$FROM_TS', '$FROM_TS'::timestamptz + interval '1 day', $sample_doctor)")
+echo "   doctor $sample_doctor has $per_day bookings on the day from $FROM_TS"
+for run in $(seq 1 "$RUNS"); do
+    for v in $(in_order "$run" medreserve design); do
+        if pgb "daysheet_$v" "$AVAIL_CLIENTS" -D dmin="$DMIN" -D dmax="$DMAX" -D from="$FROM_TS"; then
+            record daysheet "$AVAIL_CLIENTS" "$v" "$run" "$PGB_TPS" "queries/s"
+            check "daysheet $v, run $run: no client aborted" 0
+        else
+            check "daysheet $v, run $run: no client aborted" 1
+        fi
+    done
+done
+explain_daysheet=$(q 2>&1 <<EOF | sed -n '/^LOG:/,$p'
+LOAD 'auto_explain';
+SET auto_explain.log_min_duration = 0;
+SET auto_explain.log_analyze = on;
+SET auto_explain.log_buffers = on;
+SET auto_explain.log_nested_statements = on;
+SELECT count(*) FROM generate_series(1, 5) AS i,
+       LATERAL medreserve_appointments('$FROM_TS', '$FROM_TS'::timestamptz + interval '1 day', $sample_doctor + 0 * i) AS f;
+SET client_min_messages = log;
+SELECT count(*) FROM medreserve_appointments('$FROM_TS', '$FROM_TS'::timestamptz + interval '1 day', $sample_doctor);
+EOF
+)
+
+# ---------------------------------------------------------------------------
 mr_say "report"
 # comparisons: CASE|CLIENTS|NUMERATOR|DENOMINATOR|TARGET|KIND (ge: ratio >= target; le: time ratio <= target)
 comparisons=()
@@ -471,7 +508,8 @@ comparisons+=("contended|$CONTENDED_CLIENTS|medreserve|plpgsql||ge")
 for c in $HOLD_CLIENTS; do comparisons+=("holdconfirm|$c|medreserve|plpgsql||ge"); done
 comparisons+=("sweep|1|medreserve|design|1.5|le" "sweep|1|medreserve_batch_10000|design||le"
               "sweep|1|design_releasing|design||le"
-              "available|$AVAIL_CLIENTS|medreserve|design|2|ge" "available|$AVAIL_CLIENTS|denormalized|design||ge")
+              "available|$AVAIL_CLIENTS|medreserve|design|2|ge" "available|$AVAIL_CLIENTS|denormalized|design||ge"
+              "daysheet|$AVAIL_CLIENTS|medreserve|design||ge")
 q -c "CREATE TABLE bench.comparisons (ord serial, case_name text, clients int, num text, den text, target float8, kind text)"
 for line in "${comparisons[@]}"; do
     IFS='|' read -r cs cl num den tg kind <<<"$line"
@@ -611,6 +649,15 @@ finished_at=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
     echo
     echo '```'
     printf '%s\n' "$explain_design"
+    echo '```'
+    echo
+    echo "## The day sheet inside medreserve_appointments()"
+    echo
+    echo "auto_explain (ANALYZE, BUFFERS) of the sixth call in a session, doctor $sample_doctor"
+    echo "($per_day bookings) among $DOCTORS, the day from $FROM_TS:"
+    echo
+    echo '```'
+    printf '%s\n' "$explain_daysheet" | grep -v '^ *$'
     echo '```'
 } > "$OUT.new"
 

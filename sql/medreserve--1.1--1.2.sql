@@ -16,17 +16,20 @@
 
 /*
  * The live booking, defined once: it holds its slots.  A CONFIRMED booking
- * always does; a PENDING hold does until it lapses, and a lapsed hold holds
- * nothing even before the sweep marks it FAILED.  The C statements, the
+ * always does, and so do the statuses it moves on to (ARRIVED, FULFILLED,
+ * NOSHOW: the visit took, or was owed, that time; issue 13); a PENDING hold
+ * does until it lapses, and a lapsed hold holds nothing even before the
+ * sweep marks it FAILED.  The C statements, the
  * listings, availability, the RLS policy, medreserve_verify() and the test
  * suites all call this function (it is inlined, so indexes still apply).
  */
 CREATE FUNCTION medreserve.booking_is_live(status text, expires_at timestamptz)
 RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN status = 'CONFIRMED' OR (status = 'PENDING' AND expires_at > pg_catalog.now());
+RETURN status IN ('CONFIRMED', 'ARRIVED', 'FULFILLED', 'NOSHOW')
+       OR (status = 'PENDING' AND expires_at > pg_catalog.now());
 COMMENT ON FUNCTION medreserve.booking_is_live(text, timestamptz) IS
-'The one definition of a live booking: CONFIRMED, or PENDING whose hold has not lapsed';
+'The one definition of a live booking: CONFIRMED (or ARRIVED, FULFILLED, NOSHOW after it), or PENDING whose hold has not lapsed';
 
 /*
  * Its complement for holds, next to it: a hold that lapsed but was not yet
@@ -64,7 +67,26 @@ AS $$
     SELECT 'slot covered by a booking that is over', b.id, bs.slot_id
       FROM medreserve.booking_slots bs
       JOIN medreserve.bookings b ON b.id = bs.booking_id
-     WHERE b.status NOT IN ('PENDING', 'CONFIRMED')
+     WHERE NOT medreserve.booking_is_live(b.status, b.expires_at)
+       AND b.status <> 'PENDING'
+    UNION ALL
+    -- a live booking's doctor and span are those of its slots (issue 13)
+    SELECT 'booking doctor or times differ from its slots', bs.booking_id, min(bs.slot_id)
+      FROM medreserve.booking_slots bs
+      JOIN medreserve.slots s ON s.id = bs.slot_id
+      JOIN medreserve.bookings b ON b.id = bs.booking_id
+     GROUP BY bs.booking_id, b.doctor_id, b.starts_at, b.ends_at, b.slot_id
+    HAVING min(s.doctor_id) <> b.doctor_id OR max(s.doctor_id) <> b.doctor_id
+        OR min(s.start_time) <> b.starts_at
+        OR max(medreserve.slot_end(s.start_time, s.duration_minutes)) <> b.ends_at
+    UNION ALL
+    -- a rescheduled pair names each other
+    SELECT 'reschedule links do not match', b.id, b.slot_id
+      FROM medreserve.bookings b
+      LEFT JOIN medreserve.bookings n ON n.id = b.rescheduled_to
+     WHERE b.rescheduled_to IS NOT NULL
+       AND (n.id IS NULL OR n.rescheduled_from IS DISTINCT FROM b.id
+            OR b.status <> 'CANCELLED')
     UNION ALL
     -- a booking's slots belong to one doctor
     SELECT 'booking covers slots of several doctors', bs.booking_id, min(bs.slot_id)
@@ -616,6 +638,452 @@ COMMENT ON FUNCTION @extschema@.medreserve_health() IS
  *    arrival, fulfilment, no-show.
  * ====================================================================== */
 
+/*
+ * Every booking says when and with whom: the doctor and the span of its
+ * slots (booked slots cannot move, so these never go stale).  Booking fills
+ * them from the slot lock; rows made before 1.2 are filled here from their
+ * slots (for a settled booking whose booking_slots rows are gone, from its
+ * first slot, which bookings.slot_id always names).
+ */
+ALTER TABLE medreserve.bookings
+    ADD COLUMN doctor_id integer,
+    ADD COLUMN starts_at timestamptz,
+    ADD COLUMN ends_at timestamptz,
+    ADD COLUMN patient_phone text
+        CONSTRAINT bookings_patient_phone_check CHECK (patient_phone ~ '^\+?[0-9]{4,15}$'),
+    ADD COLUMN reason text
+        CONSTRAINT bookings_reason_check CHECK (pg_catalog.char_length(reason) <= 500),
+    ADD COLUMN cancel_reason text
+        CONSTRAINT bookings_cancel_reason_check CHECK (pg_catalog.char_length(cancel_reason) <= 500),
+    ADD COLUMN cancelled_by text
+        CONSTRAINT bookings_cancelled_by_check CHECK (cancelled_by IN ('patient', 'clinic')),
+    ADD COLUMN cancelled_at timestamptz,
+    ADD COLUMN late_cancellation boolean,
+    ADD COLUMN rescheduled_from integer
+        REFERENCES medreserve.bookings (id) ON DELETE SET NULL,
+    ADD COLUMN rescheduled_to integer
+        REFERENCES medreserve.bookings (id) ON DELETE SET NULL,
+    ADD COLUMN arrived_at timestamptz,
+    ADD COLUMN fulfilled_at timestamptz,
+    ADD COLUMN no_show_at timestamptz;
+
+UPDATE medreserve.bookings b
+   SET doctor_id = span.doctor_id, starts_at = span.starts_at, ends_at = span.ends_at,
+       cancelled_at = CASE WHEN b.status = 'CANCELLED' THEN b.updated_at END
+  FROM (SELECT b2.id, pg_catalog.min(s.doctor_id) AS doctor_id,
+               pg_catalog.min(s.start_time) AS starts_at,
+               pg_catalog.max(medreserve.slot_end(s.start_time, s.duration_minutes)) AS ends_at
+          FROM medreserve.bookings b2
+          JOIN medreserve.slots s
+            ON s.id = b2.slot_id
+            OR s.id IN (SELECT bs.slot_id FROM medreserve.booking_slots bs
+                         WHERE bs.booking_id = b2.id)
+         GROUP BY b2.id) AS span
+ WHERE span.id = b.id;
+
+ALTER TABLE medreserve.bookings
+    ALTER COLUMN doctor_id SET NOT NULL,
+    ALTER COLUMN starts_at SET NOT NULL,
+    ALTER COLUMN ends_at SET NOT NULL,
+    ADD CONSTRAINT bookings_span_check CHECK (ends_at > starts_at),
+    -- the statuses of FHIR's Appointment that a clinic records after booking
+    DROP CONSTRAINT bookings_status_check,
+    ADD CONSTRAINT bookings_status_check
+        CHECK (status IN ('PENDING', 'CONFIRMED', 'FAILED', 'CANCELLED',
+                          'ARRIVED', 'FULFILLED', 'NOSHOW')),
+    -- each status reached after booking records when
+    ADD CONSTRAINT bookings_status_times_check
+        CHECK ((status <> 'CANCELLED' OR cancelled_at IS NOT NULL)
+           AND (status <> 'ARRIVED' OR arrived_at IS NOT NULL)
+           AND (status <> 'FULFILLED' OR fulfilled_at IS NOT NULL)
+           AND (status <> 'NOSHOW' OR no_show_at IS NOT NULL));
+
+COMMENT ON COLUMN medreserve.bookings.doctor_id IS 'The doctor of the booked slots (fixed at booking time)';
+COMMENT ON COLUMN medreserve.bookings.starts_at IS 'Start of the earliest booked slot';
+COMMENT ON COLUMN medreserve.bookings.ends_at IS 'End of the latest booked slot';
+COMMENT ON COLUMN medreserve.bookings.patient_phone IS 'Patient data: optional "+" and 4 to 15 digits';
+COMMENT ON COLUMN medreserve.bookings.reason IS 'Patient data: the reason for the visit, at most 500 characters';
+COMMENT ON COLUMN medreserve.bookings.cancel_reason IS 'Why it was cancelled; "rescheduled" when it was moved';
+COMMENT ON COLUMN medreserve.bookings.cancelled_by IS 'patient or clinic; NULL for bookings cancelled before 1.2';
+COMMENT ON COLUMN medreserve.bookings.late_cancellation IS 'Cancelled while CONFIRMED with less than medreserve.late_cancel_window to go';
+COMMENT ON COLUMN medreserve.bookings.rescheduled_from IS 'The booking this one replaced (medreserve_reschedule)';
+COMMENT ON COLUMN medreserve.bookings.rescheduled_to IS 'The booking that replaced this one (medreserve_reschedule)';
+
+-- the day sheet: one doctor's day reads that day's rows
+CREATE INDEX bookings_doctor_id_starts_at_idx ON medreserve.bookings (doctor_id, starts_at);
+-- the sweep's automatic no-shows (medreserve.no_show_after)
+CREATE INDEX bookings_confirmed_starts_at_idx ON medreserve.bookings (starts_at)
+    WHERE status = 'CONFIRMED';
+
+/*
+ * What a listing shows of a booking's status: a hold that lapsed but is not
+ * yet swept is EXPIRED (it holds nothing), never a live PENDING.
+ */
+CREATE FUNCTION medreserve.booking_state(status text, expires_at timestamptz)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN CASE WHEN status = 'PENDING' AND NOT medreserve.booking_is_live(status, expires_at)
+            THEN 'EXPIRED' ELSE status END;
+COMMENT ON FUNCTION medreserve.booking_state(text, timestamptz) IS
+'The status a listing shows: EXPIRED for a lapsed hold not yet swept, else the status';
+
+/* Book and hold take the patient's phone and the reason for the visit. */
+DROP FUNCTION @extschema@.medreserve_book(integer, text, text);
+DROP FUNCTION @extschema@.medreserve_book(integer[], text, text);
+DROP FUNCTION @extschema@.medreserve_hold(integer, text, text);
+DROP FUNCTION @extschema@.medreserve_hold(integer[], text, text);
+
+CREATE FUNCTION @extschema@.medreserve_book(slot_id integer, patient_name text,
+                                            patient_email text DEFAULT NULL,
+                                            patient_phone text DEFAULT NULL,
+                                            reason text DEFAULT NULL)
+RETURNS medreserve.bookings
+AS 'MODULE_PATHNAME', 'medreserve_book_slot'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_book(integer, text, text, text, text) IS
+'Book one slot at once: returns the CONFIRMED booking with its doctor and times, or fails with 23505 if the slot is taken';
+
+CREATE FUNCTION @extschema@.medreserve_book(slot_ids integer[], patient_name text,
+                                            patient_email text DEFAULT NULL,
+                                            patient_phone text DEFAULT NULL,
+                                            reason text DEFAULT NULL)
+RETURNS medreserve.bookings
+AS 'MODULE_PATHNAME', 'medreserve_book_slots'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_book(integer[], text, text, text, text) IS
+'Book several slots of one doctor as one CONFIRMED booking, all or nothing';
+
+CREATE FUNCTION @extschema@.medreserve_hold(slot_id integer, patient_name text,
+                                            patient_email text DEFAULT NULL,
+                                            patient_phone text DEFAULT NULL,
+                                            reason text DEFAULT NULL)
+RETURNS medreserve.bookings
+AS 'MODULE_PATHNAME', 'medreserve_hold_slot'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_hold(integer, text, text, text, text) IS
+'Hold one slot: a PENDING booking that lapses after medreserve.hold_duration unless confirmed';
+
+CREATE FUNCTION @extschema@.medreserve_hold(slot_ids integer[], patient_name text,
+                                            patient_email text DEFAULT NULL,
+                                            patient_phone text DEFAULT NULL,
+                                            reason text DEFAULT NULL)
+RETURNS medreserve.bookings
+AS 'MODULE_PATHNAME', 'medreserve_hold_slots'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_hold(integer[], text, text, text, text) IS
+'Hold several slots of one doctor as one PENDING booking, all or nothing';
+
+/* Cancel with a reason; medreserve_cancel(booking_id) still works. */
+DROP FUNCTION @extschema@.medreserve_cancel(integer);
+CREATE FUNCTION @extschema@.medreserve_cancel(booking_id integer, reason text DEFAULT NULL)
+RETURNS medreserve.bookings
+AS 'MODULE_PATHNAME', 'medreserve_cancel'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_cancel(integer, text) IS
+'Cancel a PENDING or CONFIRMED booking and free its slots; records the reason, who cancelled, when, and whether it was late (medreserve.late_cancel_window)';
+
+/* Reschedule, check-in, completion, no-show (C, src/appointment.c) */
+
+CREATE FUNCTION @extschema@.medreserve_reschedule(booking_id integer, slot_id integer)
+RETURNS medreserve.bookings
+AS 'MODULE_PATHNAME', 'medreserve_reschedule_slot'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_reschedule(integer, integer) IS
+'Move a live booking that has not started to another slot, all or nothing: returns the new booking (same patient data and status); the old one is CANCELLED as "rescheduled"';
+
+CREATE FUNCTION @extschema@.medreserve_reschedule(booking_id integer, slot_ids integer[])
+RETURNS medreserve.bookings
+AS 'MODULE_PATHNAME', 'medreserve_reschedule_slots'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_reschedule(integer, integer[]) IS
+'Move a live booking that has not started to other slots of one doctor, all or nothing; old and new slots may overlap';
+
+CREATE FUNCTION @extschema@.medreserve_check_in(booking_id integer)
+RETURNS medreserve.bookings
+AS 'MODULE_PATHNAME', 'medreserve_check_in'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_check_in(integer) IS
+'Admins: CONFIRMED -> ARRIVED, from medreserve.check_in_window before the start until the end';
+
+CREATE FUNCTION @extschema@.medreserve_complete(booking_id integer)
+RETURNS medreserve.bookings
+AS 'MODULE_PATHNAME', 'medreserve_complete'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_complete(integer) IS
+'Admins: ARRIVED or CONFIRMED -> FULFILLED, once the booking has started';
+
+CREATE FUNCTION @extschema@.medreserve_mark_no_show(booking_id integer)
+RETURNS medreserve.bookings
+AS 'MODULE_PATHNAME', 'medreserve_mark_no_show'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_mark_no_show(integer) IS
+'Admins: CONFIRMED -> NOSHOW, once the booking has started';
+
+/* Counters of the new transitions (appended: 1.0's columns keep their places) */
+DROP FUNCTION @extschema@.medreserve_counters();
+CREATE FUNCTION @extschema@.medreserve_counters(
+    OUT bookings_confirmed bigint,
+    OUT holds_taken bigint,
+    OUT holds_confirmed bigint,
+    OUT holds_expired bigint,
+    OUT holds_released_lazily bigint,
+    OUT cancellations bigint,
+    OUT refused_slot_taken bigint,
+    OUT refused_not_found bigint,
+    OUT refused_invalid_input bigint,
+    OUT refused_state_conflict bigint,
+    OUT reschedules bigint,
+    OUT check_ins bigint,
+    OUT fulfilled bigint,
+    OUT no_shows bigint,
+    OUT late_cancellations bigint,
+    OUT stats_reset timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'medreserve_counters_1_2'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_counters() IS
+'Booking counters from shared memory since the last reset; no row when medreserve is not in shared_preload_libraries';
+
+/*
+ * Availability counts ARRIVED, FULFILLED and NOSHOW bookings as holding their
+ * slots (an ARRIVED booking can be checked in before its start): 1.0's copy
+ * of the predicate becomes a call of the one definition.
+ */
+CREATE OR REPLACE FUNCTION @extschema@.medreserve_available_slots(
+    doctor_id integer,
+    from_time timestamptz DEFAULT now(),
+    until_time timestamptz DEFAULT now() + interval '7 days')
+RETURNS SETOF medreserve.slots
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF doctor_id IS NULL OR from_time IS NULL OR until_time IS NULL THEN
+        RAISE EXCEPTION 'doctor_id, from_time and until_time must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM medreserve.doctors d WHERE d.id = medreserve_available_slots.doctor_id) THEN
+        RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
+    END IF;
+    -- a slot is free unless a live booking covers it; a lapsed hold does not count
+    RETURN QUERY
+    SELECT s.*
+      FROM medreserve.slots s
+     WHERE s.doctor_id = medreserve_available_slots.doctor_id
+       AND s.start_time >= greatest(from_time, now())
+       AND s.start_time < until_time
+       AND s.start_time > now()
+       AND NOT EXISTS (SELECT 1
+                         FROM medreserve.booking_slots bs
+                         JOIN medreserve.bookings b ON b.id = bs.booking_id
+                        WHERE bs.slot_id = s.id
+                          AND medreserve.booking_is_live(b.status, b.expires_at))
+     ORDER BY s.start_time;
+END
+$$;
+
+/* Listings */
+
+-- one row of an appointment listing: the booking, its doctor, its state
+CREATE TYPE medreserve.appointment AS (
+    booking_id integer, state text, status text, doctor_id integer, doctor_name text,
+    specialization text, starts_at timestamptz, ends_at timestamptz, slot_id integer,
+    expires_at timestamptz, patient_name text, patient_email text, patient_phone text,
+    reason text, cancel_reason text, cancelled_by text, cancelled_at timestamptz,
+    late_cancellation boolean, rescheduled_from integer, rescheduled_to integer,
+    arrived_at timestamptz, fulfilled_at timestamptz, no_show_at timestamptz,
+    created_at timestamptz);
+COMMENT ON TYPE medreserve.appointment IS
+'A row of medreserve_my_appointments() and medreserve_appointments(); state is EXPIRED for a lapsed hold not yet swept';
+
+-- the one projection of a booking into that row
+CREATE FUNCTION medreserve.appointment_of(b medreserve.bookings, d medreserve.doctors)
+RETURNS medreserve.appointment
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN ROW(b.id, medreserve.booking_state(b.status, b.expires_at), b.status, b.doctor_id,
+           d.name, d.specialization, b.starts_at, b.ends_at, b.slot_id, b.expires_at,
+           b.patient_name, b.patient_email, b.patient_phone, b.reason, b.cancel_reason,
+           b.cancelled_by, b.cancelled_at, b.late_cancellation, b.rescheduled_from,
+           b.rescheduled_to, b.arrived_at, b.fulfilled_at, b.no_show_at,
+           b.created_at)::medreserve.appointment;
+COMMENT ON FUNCTION medreserve.appointment_of(medreserve.bookings, medreserve.doctors) IS
+'Internal: a booking and its doctor as a listing row (medreserve.appointment)';
+
+CREATE FUNCTION @extschema@.medreserve_my_appointments(
+    from_time timestamptz DEFAULT NULL, until_time timestamptz DEFAULT NULL)
+RETURNS SETOF medreserve.appointment
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    signed_in_email text := medreserve.current_patient_email();
+BEGIN
+    IF signed_in_email IS NULL THEN
+        RAISE EXCEPTION 'only a signed-in patient can list their appointments'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'There is no signed-in patient in this session.',
+                  HINT = CASE WHEN medreserve.caller_is_admin()
+                              THEN 'Admins list appointments with medreserve_appointments(from_time, until_time).'
+                              ELSE 'Sign in through the clinic''s gateway.' END;
+    END IF;
+    RETURN QUERY
+    SELECT (medreserve.appointment_of(b, d)).*
+      FROM medreserve.bookings b
+      JOIN medreserve.doctors d ON d.id = b.doctor_id
+     WHERE medreserve.email_key(b.patient_email) = medreserve.email_key(signed_in_email)
+       AND (from_time IS NULL OR b.ends_at > from_time)
+       AND (until_time IS NULL OR b.starts_at < until_time)
+     ORDER BY b.starts_at DESC, b.id DESC;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_my_appointments(timestamptz, timestamptz) IS
+'The signed-in patient''s appointments overlapping [from_time, until_time) (default: all), latest first, with doctor and times; lapsed holds show state EXPIRED; 42501 without a signed-in patient';
+
+CREATE FUNCTION @extschema@.medreserve_appointments(
+    from_time timestamptz, until_time timestamptz,
+    doctor_id integer DEFAULT NULL, status text DEFAULT NULL)
+RETURNS SETOF medreserve.appointment
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT medreserve.caller_is_admin() THEN
+        RAISE EXCEPTION 'only the clinic can list all appointments'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'The caller is not a member of medreserve_admin.',
+                  HINT = 'Patients list their own with medreserve_my_appointments().';
+    END IF;
+    IF from_time IS NULL OR until_time IS NULL THEN
+        RAISE EXCEPTION 'from_time and until_time must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF until_time <= from_time THEN
+        RAISE EXCEPTION 'until_time must be after from_time'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF until_time - from_time > interval '31 days' THEN
+        RAISE EXCEPTION 'the range is too long'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'At most 31 days can be listed at once.';
+    END IF;
+    IF status IS NOT NULL AND status NOT IN ('PENDING', 'EXPIRED', 'CONFIRMED', 'FAILED',
+                                             'CANCELLED', 'ARRIVED', 'FULFILLED', 'NOSHOW') THEN
+        RAISE EXCEPTION 'status is not a booking status'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'It must be one of PENDING, EXPIRED, CONFIRMED, FAILED, CANCELLED, ARRIVED, FULFILLED, NOSHOW.';
+    END IF;
+    -- one doctor: a range scan of bookings_doctor_id_starts_at_idx; all
+    -- doctors: the same scan per doctor, so the sheet comes out in order
+    IF doctor_id IS NOT NULL THEN
+        RETURN QUERY
+        SELECT (medreserve.appointment_of(b, d)).*
+          FROM medreserve.bookings b
+          JOIN medreserve.doctors d ON d.id = b.doctor_id
+         WHERE b.doctor_id = medreserve_appointments.doctor_id
+           AND b.starts_at >= from_time AND b.starts_at < until_time
+           AND (medreserve_appointments.status IS NULL
+                OR medreserve.booking_state(b.status, b.expires_at) = medreserve_appointments.status)
+         ORDER BY b.starts_at, b.id;
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT (medreserve.appointment_of(x.b, d)).*
+      FROM medreserve.doctors d
+      CROSS JOIN LATERAL (
+            SELECT bk FROM medreserve.bookings bk
+             WHERE bk.doctor_id = d.id
+               AND bk.starts_at >= from_time AND bk.starts_at < until_time) AS x(b)
+     WHERE medreserve_appointments.status IS NULL
+        OR medreserve.booking_state((x.b).status, (x.b).expires_at) = medreserve_appointments.status
+     ORDER BY d.id, (x.b).starts_at, (x.b).id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_appointments(timestamptz, timestamptz, integer, text) IS
+'Admins: the day sheet, bookings starting in [from_time, until_time) (at most 31 days) by doctor and start time, optionally of one doctor and one state (EXPIRED for lapsed holds)';
+
+-- one row of medreserve_attendance() (a type, so its doctor_id column can
+-- share the name of the function's doctor_id argument)
+CREATE TYPE medreserve.attendance AS (
+    doctor_id integer, doctor_name text, appointments bigint, arrived bigint,
+    fulfilled bigint, no_shows bigint, cancellations bigint, late_cancellations bigint,
+    no_show_rate numeric, late_cancellation_rate numeric);
+COMMENT ON TYPE medreserve.attendance IS
+'A row of medreserve_attendance(): per doctor, appointments kept (CONFIRMED, ARRIVED, FULFILLED, NOSHOW), arrivals, fulfilments, no-shows, cancellations (not counting reschedules), late cancellations, and the rates';
+
+CREATE FUNCTION @extschema@.medreserve_attendance(
+    from_time timestamptz, until_time timestamptz, doctor_id integer DEFAULT NULL)
+RETURNS SETOF medreserve.attendance
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT medreserve.caller_is_admin() THEN
+        RAISE EXCEPTION 'only the clinic can read attendance'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'The caller is not a member of medreserve_admin.';
+    END IF;
+    IF from_time IS NULL OR until_time IS NULL THEN
+        RAISE EXCEPTION 'from_time and until_time must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF until_time <= from_time THEN
+        RAISE EXCEPTION 'until_time must be after from_time'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- appointments: bookings that were kept (CONFIRMED, ARRIVED, FULFILLED,
+    -- NOSHOW); cancellations leave out the ones moved by a reschedule
+    RETURN QUERY
+    SELECT d.id, d.name, a.n_appointments, a.n_arrived, a.n_fulfilled, a.n_no_shows,
+           a.n_cancellations, a.n_late,
+           round(a.n_no_shows::numeric / nullif(a.n_appointments, 0), 4),
+           round(a.n_late::numeric / nullif(a.n_appointments + a.n_cancellations, 0), 4)
+      FROM medreserve.doctors d
+      CROSS JOIN LATERAL (
+            SELECT count(*) FILTER (WHERE b.status IN ('CONFIRMED', 'ARRIVED', 'FULFILLED', 'NOSHOW')) AS n_appointments,
+                   count(*) FILTER (WHERE b.arrived_at IS NOT NULL) AS n_arrived,
+                   count(*) FILTER (WHERE b.status = 'FULFILLED') AS n_fulfilled,
+                   count(*) FILTER (WHERE b.status = 'NOSHOW') AS n_no_shows,
+                   count(*) FILTER (WHERE b.status = 'CANCELLED'
+                                      AND b.cancel_reason IS DISTINCT FROM 'rescheduled') AS n_cancellations,
+                   count(*) FILTER (WHERE b.late_cancellation) AS n_late
+              FROM medreserve.bookings b
+             WHERE b.doctor_id = d.id
+               AND b.starts_at >= from_time AND b.starts_at < until_time) a
+     WHERE medreserve_attendance.doctor_id IS NULL OR d.id = medreserve_attendance.doctor_id
+     ORDER BY d.id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_attendance(timestamptz, timestamptz, integer) IS
+'Admins: per doctor, appointments starting in [from_time, until_time), arrivals, fulfilled, no-shows, late cancellations and their rates';
+
+
+
 -- end of section 4
 
 
@@ -661,5 +1129,44 @@ GRANT EXECUTE ON FUNCTION
     medreserve.expire_batch(timestamptz),
     medreserve.note_sweep(bigint, bigint, timestamptz)
 TO medreserve_admin;
+
+-- issue 13: the appointment's life
+REVOKE ALL ON FUNCTION
+    @extschema@.medreserve_book(integer, text, text, text, text),
+    @extschema@.medreserve_book(integer[], text, text, text, text),
+    @extschema@.medreserve_hold(integer, text, text, text, text),
+    @extschema@.medreserve_hold(integer[], text, text, text, text),
+    @extschema@.medreserve_cancel(integer, text),
+    @extschema@.medreserve_reschedule(integer, integer),
+    @extschema@.medreserve_reschedule(integer, integer[]),
+    @extschema@.medreserve_check_in(integer),
+    @extschema@.medreserve_complete(integer),
+    @extschema@.medreserve_mark_no_show(integer),
+    @extschema@.medreserve_counters(),
+    @extschema@.medreserve_my_appointments(timestamptz, timestamptz),
+    @extschema@.medreserve_appointments(timestamptz, timestamptz, integer, text),
+    @extschema@.medreserve_attendance(timestamptz, timestamptz, integer),
+    medreserve.appointment_of(medreserve.bookings, medreserve.doctors)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.medreserve_book(integer, text, text, text, text),
+    @extschema@.medreserve_book(integer[], text, text, text, text),
+    @extschema@.medreserve_hold(integer, text, text, text, text),
+    @extschema@.medreserve_hold(integer[], text, text, text, text),
+    @extschema@.medreserve_cancel(integer, text),
+    @extschema@.medreserve_reschedule(integer, integer),
+    @extschema@.medreserve_reschedule(integer, integer[]),
+    @extschema@.medreserve_my_appointments(timestamptz, timestamptz)
+TO medreserve_patient, medreserve_admin;
+-- the clinic's side: 42501 inside too, for admins' own login roles
+GRANT EXECUTE ON FUNCTION
+    @extschema@.medreserve_check_in(integer),
+    @extschema@.medreserve_complete(integer),
+    @extschema@.medreserve_mark_no_show(integer),
+    @extschema@.medreserve_counters(),
+    @extschema@.medreserve_appointments(timestamptz, timestamptz, integer, text),
+    @extschema@.medreserve_attendance(timestamptz, timestamptz, integer)
+TO medreserve_admin;
+-- medreserve.booking_state() stays executable, as booking_is_live() does.
 
 -- end of section 7

@@ -33,25 +33,20 @@ PG_FUNCTION_INFO_V1(medreserve_hold_slots);
 PG_FUNCTION_INFO_V1(medreserve_confirm);
 PG_FUNCTION_INFO_V1(medreserve_cancel);
 
-typedef enum ReserveKind
+/* The span of the slots a booking covers, as the slot lock reads it. */
+typedef struct SlotSpan
 {
-	RESERVE_BOOK,				/* CONFIRMED at once */
-	RESERVE_HOLD				/* PENDING until medreserve.hold_duration */
-} ReserveKind;
+	int32		first_slot;		/* the earliest slot's id */
+	int32		doctor_id;
+	TimestampTz starts_at;
+	TimestampTz ends_at;
+} SlotSpan;
 
 /*
- * Who is calling, as far as bookings go (identity.c has the rules).  Admins
- * act on any booking.  Anyone else is a patient; a patient signed in through
- * the trusted gateway acts only on bookings made under their email.
+ * Who is calling (Caller, medreserve.h; identity.c has the rules).
  */
-typedef struct Caller
-{
-	bool		is_admin;
-	char	   *claimed_email;	/* NULL when not signed in, and for admins */
-} Caller;
-
-static Caller
-identify_caller(void)
+Caller
+medreserve_identify_caller(void)
 {
 	Caller		caller = {false, NULL};
 
@@ -79,8 +74,8 @@ result_column(uint64 row, int column)
  * Copy the first row of the current SPI result into the caller's memory as
  * a datum of the function's declared row type (medreserve.bookings).
  */
-static Datum
-copy_booking_row(FunctionCallInfo fcinfo, MemoryContext caller_cxt)
+Datum
+medreserve_copy_booking_row(FunctionCallInfo fcinfo, MemoryContext caller_cxt)
 {
 	TupleDesc	result_desc;
 	MemoryContext spi_cxt;
@@ -100,14 +95,16 @@ copy_booking_row(FunctionCallInfo fcinfo, MemoryContext caller_cxt)
 /*
  * Lock the slots (ids sorted ascending) and check that they can be booked:
  * they exist (PT404), belong to one doctor (22023) and have not started
- * (PT409).  Returns the id of the earliest slot.
+ * (PT409).  Returns the id of the earliest slot, the doctor and the span.
  */
-static int32
+static SlotSpan
 lock_bookable_slots(const int32 *ids, int nslots, Datum id_array)
 {
 	int32		doctor_id = 0;
 	int32		earliest_slot = 0;
 	TimestampTz earliest_start = 0;
+	TimestampTz latest_end = 0;
+	SlotSpan	span;
 
 	medreserve_execute(PLAN_LOCK_SLOTS, &id_array, NULL, SPI_OK_SELECT);
 
@@ -151,8 +148,14 @@ lock_bookable_slots(const int32 *ids, int nslots, Datum id_array)
 			earliest_start = start;
 			earliest_slot = ids[i];
 		}
+		if (i == 0 || DatumGetTimestampTz(result_column(i, 5)) > latest_end)
+			latest_end = DatumGetTimestampTz(result_column(i, 5));
 	}
-	return earliest_slot;
+	span.first_slot = earliest_slot;
+	span.doctor_id = doctor_id;
+	span.starts_at = earliest_start;
+	span.ends_at = latest_end;
+	return span;
 }
 
 /*
@@ -208,35 +211,34 @@ refuse_occupied_slots(Datum id_array, bool release_lapsed)
 }
 
 /*
- * The common path of book and hold.  ids are sorted ascending and distinct.
+ * Lock the slots (ids sorted ascending and distinct) and insert the booking
+ * and its booking_slots rows; SPI must be connected, and the new row is left
+ * in SPI_tuptable.  Book, hold and reschedule (appointment.c) all come here,
+ * so there is one way a booking is made.  A slot lock this transaction
+ * already holds is simply held again.
  */
-static Datum
-reserve_slots(FunctionCallInfo fcinfo, const int32 *ids, int nslots,
-			  const char *patient_name, const char *patient_email,
-			  ReserveKind kind)
+void
+medreserve_insert_booking(const int32 *ids, int nslots, const BookingRequest *request)
 {
-	MemoryContext caller_cxt = CurrentMemoryContext;
 	Datum	   *id_datums = palloc(sizeof(Datum) * nslots);
 	Datum		id_array;
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-	Datum		booking;
+	Datum		values[11];
+	char		nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	SlotSpan	span;
 
 	for (int i = 0; i < nslots; i++)
 		id_datums[i] = Int32GetDatum(ids[i]);
 	id_array = PointerGetDatum(construct_array(id_datums, nslots, INT4OID,
 											   sizeof(int32), true, TYPALIGN_INT));
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
-	values[0] = Int32GetDatum(lock_bookable_slots(ids, nslots, id_array));
-	values[1] = CStringGetTextDatum(patient_name);
-	if (patient_email != NULL)
-		values[2] = CStringGetTextDatum(patient_email);
+	span = lock_bookable_slots(ids, nslots, id_array);
+	values[0] = Int32GetDatum(span.first_slot);
+	values[1] = CStringGetTextDatum(request->patient_name);
+	if (request->patient_email != NULL)
+		values[2] = CStringGetTextDatum(request->patient_email);
 	else
 		nulls[2] = 'n';
-	if (kind == RESERVE_HOLD)
+	if (request->kind == RESERVE_HOLD)
 	{
 		values[3] = CStringGetTextDatum("PENDING");
 		values[4] = Float8GetDatum((double) medreserve_hold_duration_s);
@@ -247,6 +249,17 @@ reserve_slots(FunctionCallInfo fcinfo, const int32 *ids, int nslots,
 		nulls[4] = 'n';
 	}
 	values[5] = id_array;
+	values[6] = Int32GetDatum(span.doctor_id);
+	values[7] = TimestampTzGetDatum(span.starts_at);
+	values[8] = TimestampTzGetDatum(span.ends_at);
+	if (request->patient_phone != NULL)
+		values[9] = CStringGetTextDatum(request->patient_phone);
+	else
+		nulls[9] = 'n';
+	if (request->reason != NULL)
+		values[10] = CStringGetTextDatum(request->reason);
+	else
+		nulls[10] = 'n';
 
 	medreserve_execute(PLAN_INSERT_BOOKING, values, nulls, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -262,11 +275,23 @@ reserve_slots(FunctionCallInfo fcinfo, const int32 *ids, int nslots,
 	}
 	if (SPI_processed != 1)
 		elog(ERROR, "inserting a booking returned " UINT64_FORMAT " rows", SPI_processed);
-	booking = copy_booking_row(fcinfo, caller_cxt);
+}
 
+/* The common path of book and hold. */
+static Datum
+reserve_slots(FunctionCallInfo fcinfo, const int32 *ids, int nslots,
+			  const BookingRequest *request)
+{
+	MemoryContext caller_cxt = CurrentMemoryContext;
+	Datum		booking;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	medreserve_insert_booking(ids, nslots, request);
+	booking = medreserve_copy_booking_row(fcinfo, caller_cxt);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
-	medreserve_count_success(kind == RESERVE_HOLD ? COUNTER_HOLDS_TAKEN
+	medreserve_count_success(request->kind == RESERVE_HOLD ? COUNTER_HOLDS_TAKEN
 							 : COUNTER_BOOKINGS_CONFIRMED, 1);
 	return booking;
 }
@@ -282,6 +307,7 @@ reserve_from_args(FunctionCallInfo fcinfo, bool many_slots, ReserveKind kind)
 	int			nslots;
 	char	   *patient_name;
 	char	   *patient_email = NULL;
+	BookingRequest request = {kind, NULL, NULL, NULL, NULL};
 	Caller		caller;
 	const char *action = kind == RESERVE_HOLD ? "medreserve_hold()" : "medreserve_book()";
 
@@ -309,8 +335,13 @@ reserve_from_args(FunctionCallInfo fcinfo, bool many_slots, ReserveKind kind)
 	patient_name = medreserve_check_patient_name(PG_GETARG_TEXT_PP(1));
 	if (!PG_ARGISNULL(2))
 		patient_email = medreserve_check_patient_email(PG_GETARG_TEXT_PP(2));
+	/* 1.2 added patient_phone and reason; 1.1's declarations have 3 arguments */
+	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+		request.patient_phone = medreserve_check_patient_phone(PG_GETARG_TEXT_PP(3));
+	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+		request.reason = medreserve_check_visit_text(PG_GETARG_TEXT_PP(4), "reason");
 
-	caller = identify_caller();
+	caller = medreserve_identify_caller();
 	if (caller.claimed_email != NULL)
 	{
 		if (patient_email != NULL && !medreserve_same_email(patient_email, caller.claimed_email))
@@ -322,7 +353,9 @@ reserve_from_args(FunctionCallInfo fcinfo, bool many_slots, ReserveKind kind)
 		patient_email = caller.claimed_email;
 	}
 
-	return reserve_slots(fcinfo, ids, nslots, patient_name, patient_email, kind);
+	request.patient_name = patient_name;
+	request.patient_email = patient_email;
+	return reserve_slots(fcinfo, ids, nslots, &request);
 }
 
 static Datum
@@ -422,11 +455,12 @@ change_booking(FunctionCallInfo fcinfo, bool confirming)
 {
 	MemoryContext caller_cxt = CurrentMemoryContext;
 	int32		booking_id = medreserve_check_booking_id(fcinfo, 0);
-	Caller		caller = identify_caller();
-	Datum		args[2];
-	char		nulls[2] = {' ', ' '};
+	Caller		caller = medreserve_identify_caller();
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', 'n', ' '};
 	Datum		booking;
 	const char *action = confirming ? "medreserve_confirm()" : "medreserve_cancel()";
+	char	   *reason = NULL;
 
 	medreserve_require_writable(action);
 	medreserve_require_read_committed(action);
@@ -438,11 +472,21 @@ change_booking(FunctionCallInfo fcinfo, bool confirming)
 				 errdetail("The caller is not a medreserve_admin and has no identity: an email claim counts only in a request that came through a member of medreserve_gateway."),
 				 errhidestmt(true)));
 
+	/* 1.2: cancel(booking_id, reason DEFAULT NULL); 1.1 declared one argument */
+	if (!confirming && PG_NARGS() > 1 && !PG_ARGISNULL(1))
+		reason = medreserve_check_visit_text(PG_GETARG_TEXT_PP(1), "reason");
+
 	args[0] = Int32GetDatum(booking_id);
 	if (caller.claimed_email != NULL)
 		args[1] = CStringGetTextDatum(caller.claimed_email);
 	else
 		nulls[1] = 'n';
+	if (reason != NULL)
+	{
+		args[2] = CStringGetTextDatum(reason);
+		nulls[2] = ' ';
+	}
+	args[3] = Float8GetDatum((double) medreserve_late_cancel_window_s);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -453,7 +497,17 @@ change_booking(FunctionCallInfo fcinfo, bool confirming)
 		medreserve_execute(PLAN_CANCEL, args, nulls, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		refuse_booking_change(args, nulls, confirming);
-	booking = copy_booking_row(fcinfo, caller_cxt);
+	booking = medreserve_copy_booking_row(fcinfo, caller_cxt);
+	if (!confirming)
+	{
+		bool		isnull;
+		Datum		late = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										 SPI_fnumber(SPI_tuptable->tupdesc, "late_cancellation"),
+										 &isnull);
+
+		if (!isnull && DatumGetBool(late))
+			medreserve_count_success(COUNTER_LATE_CANCELLATIONS, 1);
+	}
 
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");

@@ -73,13 +73,16 @@ expire_one_batch(TimestampTz resume_from)
 }
 
 /*
- * Record a finished sweep in medreserve.sweep_status and log one line with
- * counts only (never patient data) when something was released.
+ * Finish a sweep: mark the no-shows that are due (medreserve.no_show_after,
+ * issue 13; appointment.c), record the sweep in medreserve.sweep_status and
+ * log one line with counts only (never patient data) when something was
+ * released or marked.
  */
 static void
 note_sweep(int64 holds_failed, int64 slots_released, TimestampTz started_at)
 {
 	Datum		args[3];
+	int64		no_shows = medreserve_sweep_no_shows();
 
 	args[0] = Int64GetDatum(holds_failed);
 	args[1] = Int64GetDatum(slots_released);
@@ -93,6 +96,12 @@ note_sweep(int64 holds_failed, int64 slots_released, TimestampTz started_at)
 							   (unsigned long) holds_failed, (long long) holds_failed),
 				 errdetail_plural("%lld slot released.", "%lld slots released.",
 								  (unsigned long) slots_released, (long long) slots_released),
+				 errhidestmt(true)));
+	if (no_shows > 0)
+		ereport(LOG,
+				(errmsg_plural("medreserve: %lld confirmed booking marked as a no-show",
+							   "medreserve: %lld confirmed bookings marked as no-shows",
+							   (unsigned long) no_shows, (long long) no_shows),
 				 errhidestmt(true)));
 }
 

@@ -18,6 +18,9 @@ PG_MODULE_MAGIC;
 int			medreserve_hold_duration_s = 120;
 int			medreserve_expire_batch_size = 10000;
 int			medreserve_health_overdue_threshold_s = 300;
+int			medreserve_check_in_window_s = 3600;
+int			medreserve_late_cancel_window_s = 24 * 3600;
+int			medreserve_no_show_after_s = 0;
 
 void		_PG_init(void);
 
@@ -50,6 +53,29 @@ _PG_init(void)
 							NULL,
 							&medreserve_health_overdue_threshold_s,
 							300, 1, 24 * 3600,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	/* The clinic's policies (issue 13): SUSET, so a patient cannot bend them. */
+	DefineCustomIntVariable("medreserve.check_in_window",
+							"How long before its start a confirmed booking can be checked in.",
+							"Check-in closes when the booking ends.",
+							&medreserve_check_in_window_s,
+							3600, 0, 7 * 24 * 3600,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("medreserve.late_cancel_window",
+							"A confirmed booking cancelled with less than this left before its start is a late cancellation.",
+							NULL,
+							&medreserve_late_cancel_window_s,
+							24 * 3600, 0, 365 * 24 * 3600,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("medreserve.no_show_after",
+							"How long after its start medreserve_expire() marks a confirmed booking that never arrived as a no-show.",
+							"0 (the default) turns automatic no-shows off.",
+							&medreserve_no_show_after_s,
+							0, 0, 365 * 24 * 3600,
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 

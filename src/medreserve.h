@@ -28,10 +28,16 @@
 #define MEDRESERVE_MAX_NAME_CHARS	200
 #define MEDRESERVE_MAX_EMAIL_BYTES	254
 
+/* Longest reason for a visit or for its cancellation, in characters. */
+#define MEDRESERVE_MAX_VISIT_TEXT_CHARS	500
+
 /* Settings (medreserve.c) */
 extern int	medreserve_hold_duration_s;
 extern int	medreserve_expire_batch_size;
 extern int	medreserve_health_overdue_threshold_s;
+extern int	medreserve_check_in_window_s;
+extern int	medreserve_late_cancel_window_s;
+extern int	medreserve_no_show_after_s;
 
 /*
  * Every SQL statement the extension runs.  Each is prepared on first use in
@@ -48,6 +54,14 @@ typedef enum MedreservePlanId
 	PLAN_BOOKING_STATE,
 	PLAN_EXPIRE_BATCH,
 	PLAN_NOTE_SWEEP,
+	/* the appointment's life (appointment.c, issue 13) */
+	PLAN_APPT_READ,
+	PLAN_APPT_LOCK,
+	PLAN_APPT_MOVE_OUT,
+	PLAN_APPT_LINK,
+	PLAN_APPT_TRANSITION,
+	PLAN_APPT_STATE,
+	PLAN_APPT_MARK_NO_SHOWS,
 	NUM_MEDRESERVE_PLANS
 } MedreservePlanId;
 
@@ -68,6 +82,12 @@ typedef enum MedreserveCounter
 	COUNTER_REFUSED_INVALID_INPUT,	/* 22004, 22023 */
 	COUNTER_REFUSED_STATE_CONFLICT, /* PT409 */
 	/* counters are only appended here; 1.0's SQL reads the first ten */
+	/* 1.2, issue 13: the appointment's transitions */
+	COUNTER_RESCHEDULES,
+	COUNTER_CHECK_INS,
+	COUNTER_FULFILLED,
+	COUNTER_NO_SHOWS,				/* marked by an admin or by the sweep */
+	COUNTER_LATE_CANCELLATIONS,
 	NUM_MEDRESERVE_COUNTERS
 } MedreserveCounter;
 
@@ -75,6 +95,44 @@ typedef enum MedreserveCounter
 
 /* privacy.c */
 extern void medreserve_privacy_init(void);
+
+/*
+ * Who is calling, as far as bookings go (booking.c; identity.c has the
+ * rules).  Admins act on any booking.  Anyone else is a patient; a patient
+ * signed in through the trusted gateway acts only on bookings made under
+ * their email.
+ */
+typedef struct Caller
+{
+	bool		is_admin;
+	char	   *claimed_email;	/* NULL when not signed in, and for admins */
+} Caller;
+
+typedef enum ReserveKind
+{
+	RESERVE_BOOK,				/* CONFIRMED at once */
+	RESERVE_HOLD				/* PENDING until medreserve.hold_duration */
+} ReserveKind;
+
+/* What a new booking records besides its slots (booking.c). */
+typedef struct BookingRequest
+{
+	ReserveKind kind;
+	const char *patient_name;
+	const char *patient_email;	/* may be NULL */
+	const char *patient_phone;	/* may be NULL */
+	const char *reason;			/* may be NULL */
+} BookingRequest;
+
+/* booking.c */
+extern Caller medreserve_identify_caller(void);
+extern void medreserve_insert_booking(const int32 *ids, int nslots,
+									  const BookingRequest *request);
+extern Datum medreserve_copy_booking_row(FunctionCallInfo fcinfo,
+										 MemoryContext caller_cxt);
+
+/* appointment.c */
+extern int64 medreserve_sweep_no_shows(void);
 
 /* stats.c */
 extern void medreserve_stats_init(void);
@@ -97,6 +155,8 @@ extern bool medreserve_same_email(const char *a, const char *b);
 extern char *medreserve_clean_name(text *value, const char *field, bool blank_ok);
 extern char *medreserve_check_patient_name(text *name);
 extern char *medreserve_check_patient_email(text *email);
+extern char *medreserve_check_patient_phone(text *phone);
+extern char *medreserve_check_visit_text(text *value, const char *argname);
 extern int	medreserve_check_slot_ids(ArrayType *slot_ids, int32 **sorted_ids);
 extern int32 medreserve_check_booking_id(FunctionCallInfo fcinfo, int argno);
 extern void medreserve_require_writable(const char *action);

@@ -18,7 +18,7 @@
 
 #include "medreserve.h"
 
-#define MAX_PLAN_ARGS 6
+#define MAX_PLAN_ARGS 11
 
 typedef struct MedreserveStatement
 {
@@ -35,7 +35,8 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		 * ascending id order and two multi-slot bookings cannot deadlock.
 		 */
 		"lock slots",
-		"SELECT id, doctor_id, start_time, start_time <= now() AS started"
+		"SELECT id, doctor_id, start_time, start_time <= now() AS started,"
+		"       medreserve.slot_end(start_time, duration_minutes) AS ends_at"
 		"  FROM medreserve.slots WHERE id = ANY ($1)"
 		"  ORDER BY id FOR UPDATE",
 		1, {INT4ARRAYOID}
@@ -83,15 +84,18 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"  SELECT 1 FROM medreserve.booking_slots WHERE slot_id = ANY ($6::integer[]) LIMIT 1),"
 		" b AS ("
 		"  INSERT INTO medreserve.bookings"
-		"         (slot_id, patient_name, patient_email, status, expires_at)"
-		"  SELECT $1, $2, $3, $4, now() + $5 * interval '1 second'"
+		"         (slot_id, patient_name, patient_email, status, expires_at,"
+		"          doctor_id, starts_at, ends_at, patient_phone, reason)"
+		"  SELECT $1, $2, $3, $4, now() + $5 * interval '1 second',"
+		"         $7, $8, $9, $10, $11"
 		"   WHERE NOT EXISTS (SELECT 1 FROM occupied)"
 		"  RETURNING *),"
 		" s AS ("
 		"  INSERT INTO medreserve.booking_slots (booking_id, slot_id)"
 		"  SELECT b.id, u.slot_id FROM b, unnest($6::integer[]) AS u(slot_id))"
 		"SELECT * FROM b",
-		6, {INT4OID, TEXTOID, TEXTOID, TEXTOID, FLOAT8OID, INT4ARRAYOID}
+		11, {INT4OID, TEXTOID, TEXTOID, TEXTOID, FLOAT8OID, INT4ARRAYOID,
+		INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID}
 	},
 	[PLAN_CONFIRM] = {
 		"confirm booking",
@@ -103,9 +107,17 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		2, {INT4OID, TEXTOID}
 	},
 	[PLAN_CANCEL] = {
+		/*
+		 * A patient ($2 set) or the clinic cancels; only a confirmed booking
+		 * with less than medreserve.late_cancel_window ($4 s) to go is late.
+		 */
 		"cancel booking",
 		"WITH c AS ("
-		"  UPDATE medreserve.bookings SET status = 'CANCELLED', updated_at = now()"
+		"  UPDATE medreserve.bookings SET status = 'CANCELLED', updated_at = now(),"
+		"         cancel_reason = $3, cancelled_at = now(),"
+		"         cancelled_by = CASE WHEN $2::text IS NULL THEN 'clinic' ELSE 'patient' END,"
+		"         late_cancellation = (status = 'CONFIRMED'"
+		"                              AND starts_at - now() < $4 * interval '1 second')"
 		"   WHERE id = $1 AND status IN ('PENDING', 'CONFIRMED')"
 		"     AND ($2::text IS NULL OR medreserve.email_key(patient_email) = medreserve.email_key($2))"
 		"   RETURNING *),"
@@ -113,7 +125,7 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"  DELETE FROM medreserve.booking_slots bs USING c"
 		"   WHERE bs.booking_id = c.id)"
 		"SELECT * FROM c",
-		2, {INT4OID, TEXTOID}
+		4, {INT4OID, TEXTOID, TEXTOID, FLOAT8OID}
 	},
 	[PLAN_BOOKING_STATE] = {
 		/*
@@ -159,6 +171,99 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"   SET last_started_at = $3, last_finished_at = clock_timestamp(),"
 		"       last_holds_expired = $1, last_slots_released = $2, runs = runs + 1",
 		3, {INT8OID, INT8OID, TIMESTAMPTZOID}
+	},
+
+	/* The appointment's life (appointment.c, issue 13) */
+	[PLAN_APPT_READ] = {
+		/*
+		 * Which slots a booking covers, read without a lock so that they can
+		 * be locked with the new ones in ascending id order.  A patient's
+		 * filter ($2) makes others' bookings look absent.
+		 */
+		"read booking slots",
+		"SELECT ARRAY(SELECT bs.slot_id FROM medreserve.booking_slots bs"
+		"              WHERE bs.booking_id = b.id ORDER BY bs.slot_id)"
+		"  FROM medreserve.bookings b WHERE b.id = $1"
+		"   AND ($2::text IS NULL OR medreserve.email_key(b.patient_email) = medreserve.email_key($2))",
+		2, {INT4OID, TEXTOID}
+	},
+	[PLAN_APPT_LOCK] = {
+		/* taken after the slot locks, as bookers lock slots before bookings */
+		"lock booking",
+		"SELECT status, expires_at, starts_at,"
+		"       medreserve.booking_is_live(status, expires_at) AS live,"
+		"       starts_at <= now() AS started,"
+		"       patient_name, patient_email, patient_phone, reason"
+		"  FROM medreserve.bookings WHERE id = $1 FOR UPDATE",
+		1, {INT4OID}
+	},
+	[PLAN_APPT_MOVE_OUT] = {
+		"cancel rescheduled booking",
+		"WITH c AS ("
+		"  UPDATE medreserve.bookings SET status = 'CANCELLED', updated_at = now(),"
+		"         cancel_reason = 'rescheduled', cancelled_at = now(),"
+		"         cancelled_by = $2, late_cancellation = false"
+		"   WHERE id = $1 AND status IN ('PENDING', 'CONFIRMED')"
+		"   RETURNING id),"
+		" released AS ("
+		"  DELETE FROM medreserve.booking_slots bs USING c"
+		"   WHERE bs.booking_id = c.id)"
+		"SELECT count(*)::integer FROM c",
+		2, {INT4OID, TEXTOID}
+	},
+	[PLAN_APPT_LINK] = {
+		"link rescheduled bookings",
+		"WITH old AS ("
+		"  UPDATE medreserve.bookings SET rescheduled_to = $1 WHERE id = $2)"
+		"UPDATE medreserve.bookings SET rescheduled_from = $2"
+		" WHERE id = $1 RETURNING *",
+		2, {INT4OID, INT4OID}
+	},
+	[PLAN_APPT_TRANSITION] = {
+		/*
+		 * Check-in, completion and no-show: status $2 from one of $3, from
+		 * $4 seconds before the start, until the end when $5.  The row lock
+		 * the UPDATE takes orders it with a cancel of the same booking.
+		 */
+		"change appointment status",
+		"UPDATE medreserve.bookings SET status = $2, updated_at = now(),"
+		"       arrived_at = CASE WHEN $2 = 'ARRIVED' THEN now() ELSE arrived_at END,"
+		"       fulfilled_at = CASE WHEN $2 = 'FULFILLED' THEN now() ELSE fulfilled_at END,"
+		"       no_show_at = CASE WHEN $2 = 'NOSHOW' THEN now() ELSE no_show_at END"
+		" WHERE id = $1 AND status = ANY ($3)"
+		"   AND now() >= starts_at - $4 * interval '1 second'"
+		"   AND (NOT $5 OR now() < ends_at)"
+		" RETURNING *",
+		5, {INT4OID, TEXTOID, TEXTARRAYOID, FLOAT8OID, BOOLOID}
+	},
+	[PLAN_APPT_STATE] = {
+		/* only used to explain a refusal, so it needs no lock */
+		"read appointment state",
+		"SELECT status, starts_at, ends_at FROM medreserve.bookings WHERE id = $1",
+		1, {INT4OID}
+	},
+	[PLAN_APPT_MARK_NO_SHOWS] = {
+		/*
+		 * The sweep's automatic no-show (medreserve.no_show_after = $2 s):
+		 * confirmed bookings whose start is that long past, in batches of $1
+		 * from the last start the previous batch reached ($3), skipping rows
+		 * a check-in or completion holds right now.
+		 */
+		"mark no-shows",
+		"WITH due AS ("
+		"  SELECT id, starts_at FROM medreserve.bookings"
+		"   WHERE status = 'CONFIRMED' AND starts_at <= now() - $2 * interval '1 second'"
+		"     AND starts_at >= $3"
+		"   ORDER BY starts_at LIMIT $1"
+		"   FOR UPDATE SKIP LOCKED),"
+		" marked AS ("
+		"  UPDATE medreserve.bookings b"
+		"     SET status = 'NOSHOW', no_show_at = now(), updated_at = now()"
+		"    FROM due WHERE b.id = due.id"
+		"   RETURNING b.id)"
+		"SELECT (SELECT count(*) FROM marked)::integer,"
+		"       (SELECT max(starts_at) FROM due)",
+		3, {INT4OID, FLOAT8OID, TIMESTAMPTZOID}
 	},
 };
 

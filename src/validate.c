@@ -417,3 +417,89 @@ medreserve_require_read_committed(const char *action)
 				 errhint("Run this call in a READ COMMITTED transaction."),
 				 errhidestmt(true)));
 }
+
+/*
+ * Return a patient's phone number in the stored form (issue 13): an optional
+ * "+" and 4 to 15 digits, E.164's limit, once the spaces, dots, hyphens and
+ * parentheses people write between digit groups are dropped.  Anything else
+ * is refused (22023) without echoing the value: it is patient data.
+ */
+char *
+medreserve_check_patient_phone(text *phone)
+{
+	char	   *raw = text_to_cstring(phone);
+	char	   *out = palloc(strlen(raw) + 1);
+	int			ndigits = 0;
+	int			len = 0;
+	bool		ok = true;
+
+	for (const char *p = raw; *p && ok; p++)
+	{
+		if (*p >= '0' && *p <= '9')
+		{
+			out[len++] = *p;
+			ndigits++;
+		}
+		else if (*p == '+' && len == 0)
+			out[len++] = *p;
+		else if (!(*p == ' ' || *p == '-' || *p == '.' || *p == '(' || *p == ')'))
+			ok = false;
+	}
+	out[len] = '\0';
+
+	if (!ok || ndigits < 4 || ndigits > 15)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("patient_phone is not a valid phone number"),
+				 errdetail("It must be an optional \"+\" and 4 to 15 digits, which spaces, dots, hyphens and parentheses may separate."),
+				 errhidestmt(true)));
+	return out;
+}
+
+/*
+ * Return a free-text field of a visit (the reason for it, why it was
+ * cancelled) with surrounding blanks removed, NULL when nothing is left, or
+ * refuse it (22023) when it is longer than MEDRESERVE_MAX_VISIT_TEXT_CHARS
+ * characters or holds control characters.  argname names it in the error.
+ */
+char *
+medreserve_check_visit_text(text *value, const char *argname)
+{
+	char	   *raw = text_to_cstring(value);
+	char	   *end = raw + strlen(raw);
+	char	   *start = NULL;
+	char	   *stop = raw;
+	int			nchars;
+
+	for (char *p = raw; p < end;)
+	{
+		int			len = pg_mblen(p);
+		pg_wchar	c = code_point_at(p, len);
+
+		if (is_control_char(c))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must not contain control characters", argname),
+					 errhidestmt(true)));
+		if (!is_blank_char(c))
+		{
+			if (start == NULL)
+				start = p;
+			stop = p + len;
+		}
+		p += len;
+	}
+	if (start == NULL)
+		return NULL;
+	*stop = '\0';
+
+	nchars = pg_mbstrlen_with_len(start, (int) (stop - start));
+	if (nchars > MEDRESERVE_MAX_VISIT_TEXT_CHARS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is too long", argname),
+				 errdetail("It has %d characters; at most %d are allowed.",
+						   nchars, MEDRESERVE_MAX_VISIT_TEXT_CHARS),
+				 errhidestmt(true)));
+	return start;
+}

@@ -29,8 +29,10 @@ sub make_lapsed_holds
         INSERT INTO medreserve.slots (doctor_id, start_time)
         SELECT 1, now() + interval '1 day' + i * interval '15 minutes'
           FROM generate_series(1, $holds) i;
-        INSERT INTO medreserve.bookings (slot_id, patient_name, status, expires_at)
-        SELECT id, 'Patient ' || id, 'PENDING', now() - interval '1 minute' + id * interval '1 ms'
+        INSERT INTO medreserve.bookings (slot_id, patient_name, status, expires_at,
+                                         doctor_id, starts_at, ends_at)
+        SELECT id, 'Patient ' || id, 'PENDING', now() - interval '1 minute' + id * interval '1 ms',
+               doctor_id, start_time, medreserve.slot_end(start_time, duration_minutes)
           FROM medreserve.slots ORDER BY id;
         INSERT INTO medreserve.booking_slots (booking_id, slot_id)
         SELECT id, slot_id FROM medreserve.bookings;

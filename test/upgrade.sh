@@ -64,7 +64,10 @@ table_contents() {
     q "$1" "SELECT string_agg(t, E'\n' ORDER BY t) FROM (
               SELECT 'doctor ' || d::text AS t FROM medreserve.doctors d
               UNION ALL SELECT 'slot ' || s::text FROM medreserve.slots s
-              UNION ALL SELECT 'booking ' || b::text FROM medreserve.bookings b
+              -- the columns bookings had in $oldest (1.2 adds more, checked below)
+              UNION ALL SELECT 'booking ' || (b.id, b.slot_id, b.patient_name, b.patient_email, b.status,
+                                              b.expires_at, b.created_at, b.updated_at)::text
+                          FROM medreserve.bookings b
               UNION ALL SELECT 'booking_slot ' || bs::text FROM medreserve.booking_slots bs) x"
 }
 
@@ -95,6 +98,22 @@ check "installed version" "$oldest" "$(q medreserve_upgraded "SELECT extversion 
 q medreserve_upgraded "ALTER EXTENSION medreserve UPDATE"
 check "updated version" "$latest" "$(q medreserve_upgraded "SELECT extversion FROM pg_extension WHERE extname = 'medreserve'")"
 check "the data is what was there" "$before" "$(table_contents medreserve_upgraded)"
+
+# 1.2 (issue 13): every booking got its doctor and span from its slots
+check "bookings made before 1.2 say when and with whom (slots from 09:00 tomorrow)" \
+      "1|1|09:00:00|09:15:00|
+2|1|09:15:00|09:45:00|
+3|1|09:45:00|10:00:00|
+4|1|10:00:00|10:15:00|
+5|1|09:45:00|10:00:00|t
+6|1|10:15:00|10:30:00|" \
+      "$(q medreserve_upgraded "SELECT b.id, b.doctor_id,
+                b.starts_at - (date_trunc('day', now()) + interval '1 day'),
+                b.ends_at - (date_trunc('day', now()) + interval '1 day'),
+                b.cancelled_at = b.updated_at
+           FROM medreserve.bookings b ORDER BY b.id")"
+check "the invariants hold after the update" "" \
+      "$(q medreserve_upgraded "SELECT string_agg(problem, '; ') FROM medreserve_verify()")"
 
 q medreserve_fresh "CREATE EXTENSION medreserve CASCADE"
 check "the updated schema equals a fresh install of $latest" \

@@ -31,6 +31,7 @@ DECLARE
     doctor integer;
     earliest_slot integer;
     earliest_start timestamptz;
+    latest_end timestamptz;
     i integer := 0;
     pass integer;
     r record;
@@ -103,7 +104,8 @@ BEGIN
     -- lock the slots in id order: they exist (PT404), have one doctor (22023),
     -- have not started (PT409)
     i := 0;
-    FOR r IN SELECT s.id, s.doctor_id, s.start_time, s.start_time <= now() AS started
+    FOR r IN SELECT s.id, s.doctor_id, s.start_time, s.start_time <= now() AS started,
+                    medreserve.slot_end(s.start_time, s.duration_minutes) AS end_time
                FROM medreserve.slots s WHERE s.id = ANY (ids) ORDER BY s.id FOR UPDATE
     LOOP
         i := i + 1;
@@ -123,6 +125,7 @@ BEGIN
             earliest_start := r.start_time;
             earliest_slot := r.id;
         END IF;
+        latest_end := greatest(latest_end, r.end_time);
     END LOOP;
     IF i < n THEN
         RAISE EXCEPTION 'slot % does not exist', ids[i + 1] USING ERRCODE = 'PT404';
@@ -158,10 +161,12 @@ BEGIN
     END LOOP;
 
     WITH b AS (
-        INSERT INTO medreserve.bookings (slot_id, patient_name, patient_email, status, expires_at)
+        INSERT INTO medreserve.bookings (slot_id, patient_name, patient_email, status, expires_at,
+                                         doctor_id, starts_at, ends_at)
         VALUES (earliest_slot, p_patient_name, p_patient_email,
                 CASE WHEN p_hold THEN 'PENDING' ELSE 'CONFIRMED' END,
-                CASE WHEN p_hold THEN now() + current_setting('medreserve.hold_duration')::interval END)
+                CASE WHEN p_hold THEN now() + current_setting('medreserve.hold_duration')::interval END,
+                doctor, earliest_start, latest_end)
         RETURNING *),
     s AS (
         INSERT INTO medreserve.booking_slots (booking_id, slot_id)

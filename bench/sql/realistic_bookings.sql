@@ -6,13 +6,15 @@
  */
 TRUNCATE medreserve.booking_slots, medreserve.bookings RESTART IDENTITY;
 SET session_replication_role = replica;
-INSERT INTO medreserve.bookings (slot_id, patient_name, patient_email, status, expires_at)
+INSERT INTO medreserve.bookings (slot_id, patient_name, patient_email, status, expires_at,
+                                 doctor_id, starts_at, ends_at)
 SELECT id, 'Patient ' || id, 'patient' || id || '@example.org',
        CASE WHEN draw < 35 THEN 'CONFIRMED' ELSE 'PENDING' END,
        CASE WHEN draw < 35 THEN NULL
             WHEN draw < 40 THEN now() + interval '1 day'
-            ELSE now() - interval '10 minutes' END
-  FROM (SELECT s.id, abs(hashint4(s.id)) % 100 AS draw FROM medreserve.slots AS s) AS d
+            ELSE now() - interval '10 minutes' END,
+       doctor_id, start_time, medreserve.slot_end(start_time, duration_minutes)
+  FROM (SELECT s.*, abs(hashint4(s.id)) % 100 AS draw FROM medreserve.slots AS s) AS d
  WHERE draw < 45
  ORDER BY id;
 INSERT INTO medreserve.booking_slots (booking_id, slot_id)

@@ -10,18 +10,24 @@
  */
 TRUNCATE medreserve.booking_slots, medreserve.bookings RESTART IDENTITY;
 SET session_replication_role = replica;
-INSERT INTO medreserve.bookings (slot_id, patient_name, status, expires_at, created_at, updated_at)
+INSERT INTO medreserve.bookings (slot_id, patient_name, status, expires_at, created_at, updated_at,
+                                 doctor_id, starts_at, ends_at)
 SELECT s.id, 'Lapsed ' || s.id, 'PENDING', e.expires_at,
-       e.expires_at - interval '2 minutes', e.expires_at - interval '2 minutes'
+       e.expires_at - interval '2 minutes', e.expires_at - interval '2 minutes',
+       s.doctor_id, s.start_time, medreserve.slot_end(s.start_time, s.duration_minutes)
   FROM medreserve.slots AS s,
        LATERAL (SELECT now() - interval '1 minute'
                        - (:first + 4 * :holds - s.id) * interval '1.25 ms' AS expires_at) AS e
  WHERE (s.id - :first) % 4 = 0 ORDER BY s.id LIMIT :holds;
-INSERT INTO medreserve.bookings (slot_id, patient_name, status, expires_at)
-SELECT s.id, 'Confirmed ' || s.id, 'CONFIRMED', NULL
+INSERT INTO medreserve.bookings (slot_id, patient_name, status, expires_at,
+                                 doctor_id, starts_at, ends_at)
+SELECT s.id, 'Confirmed ' || s.id, 'CONFIRMED', NULL,
+       s.doctor_id, s.start_time, medreserve.slot_end(s.start_time, s.duration_minutes)
   FROM medreserve.slots AS s WHERE (s.id - :first) % 4 = 1 ORDER BY s.id LIMIT :holds;
-INSERT INTO medreserve.bookings (slot_id, patient_name, status, expires_at)
-SELECT s.id, 'Holding ' || s.id, 'PENDING', now() + interval '1 hour'
+INSERT INTO medreserve.bookings (slot_id, patient_name, status, expires_at,
+                                 doctor_id, starts_at, ends_at)
+SELECT s.id, 'Holding ' || s.id, 'PENDING', now() + interval '1 hour',
+       s.doctor_id, s.start_time, medreserve.slot_end(s.start_time, s.duration_minutes)
   FROM medreserve.slots AS s WHERE (s.id - :first) % 4 = 2 ORDER BY s.id LIMIT :holds / 10;
 INSERT INTO medreserve.booking_slots (booking_id, slot_id)
 SELECT id, slot_id FROM medreserve.bookings ORDER BY id;

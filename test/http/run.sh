@@ -425,6 +425,82 @@ expect "an admin reads the health check: status ok" 200 \
 call GET /rpc/medreserve_health "$ann"
 expect "a patient reading the health check: 403" 403 'err("42501")'
 
+# --- the appointment's life (issue 13) ----------------------------------------------
+call POST /rpc/medreserve_book "$ann" \
+    '{"slot_id": 8, "patient_name": "Ann Lee", "patient_phone": "+44 20 7946 0958", "reason": "Check-up"}'
+expect "a booking answers when and with whom, and keeps phone and reason" 200 \
+    'b.doctor_id === 1 && b.starts_at === "2099-03-02T10:45:00+00:00" && b.ends_at === "2099-03-02T11:00:00+00:00" && b.patient_phone === "+442079460958" && b.reason === "Check-up"'
+appt=$(get b.id)
+call GET /rpc/medreserve_my_appointments "$ann"
+expect "medreserve_my_appointments: the patient's own, latest first, with the doctor's name" 200 \
+    "b[0].booking_id === $appt && b[0].doctor_name === 'Dr Ada Grey' && b[0].state === 'CONFIRMED' && b[0].starts_at === '2099-03-02T10:45:00+00:00' && b.every((r) => r.patient_email === 'ann@example.org')"
+call POST /rpc/medreserve_book "$ann" '{"slot_id": 12, "patient_name": "Ann Lee", "patient_phone": "call me"}'
+expect "a phone that is not a number: 400 22023" 400 'err("22023", "patient_phone is not a valid phone number")'
+call POST /rpc/medreserve_reschedule "$bob" "{\"booking_id\": $appt, \"slot_id\": 6}"
+expect "rescheduling another patient's booking: 404 PT404" 404 "err(\"PT404\", \"booking $appt does not exist\")"
+call POST /rpc/medreserve_reschedule "$ann" "{\"booking_id\": $appt, \"slot_id\": 7}"
+expect "rescheduling onto a booked slot: 409 23505, nothing changes" 409 'err("23505", "slot 7 is already booked")'
+call POST /rpc/medreserve_reschedule "$ann" "{\"booking_id\": $appt, \"slot_id\": 6}"
+expect "a patient reschedules: a new CONFIRMED booking at the new time, naming the old one" 200 \
+    "b.slot_id === 6 && b.status === 'CONFIRMED' && b.rescheduled_from === $appt && b.starts_at === '2099-03-02T10:15:00+00:00' && b.reason === 'Check-up'"
+moved=$(get b.id)
+call GET "/rpc/medreserve_my_appointments?booking_id=eq.$appt&select=booking_id,state,cancel_reason,rescheduled_to" "$ann"
+expect "... the old one is CANCELLED as rescheduled" 200 \
+    "b.length === 1 && b[0].state === 'CANCELLED' && b[0].cancel_reason === 'rescheduled' && b[0].rescheduled_to === $moved"
+call POST /rpc/medreserve_cancel "$ann" "{\"booking_id\": $moved, \"reason\": \"Feeling better\"}"
+expect "a patient cancels with a reason" 200 \
+    "b.status === 'CANCELLED' && b.cancel_reason === 'Feeling better' && b.cancelled_by === 'patient' && b.late_cancellation === false"
+
+call GET "/rpc/medreserve_appointments?from_time=2099-03-02T00:00:00Z&until_time=2099-03-03T00:00:00Z&doctor_id=1" "$desk"
+expect "the day sheet of doctor 1: by start time, with the patients' names and states" 200 \
+    "b.length > 0 && b.every((r) => r.doctor_id === 1) && b[0].starts_at === '2099-03-02T09:00:00+00:00' && b[0].patient_name === 'Ann Lee' && b.every((r, i) => i === 0 || b[i - 1].starts_at <= r.starts_at)"
+call GET "/rpc/medreserve_appointments?from_time=2099-03-02T00:00:00Z&until_time=2099-03-03T00:00:00Z" "$ann"
+expect "a patient reading the day sheet: 403" 403 'err("42501")'
+call GET /rpc/medreserve_my_appointments "$desk"
+expect "medreserve_my_appointments for an admin: 403 with a pointer to the day sheet" 403 \
+    'err("42501", "only a signed-in patient can list their appointments") && /medreserve_appointments/.test(b.hint)'
+
+# check-in and no-show need bookings about to start or started: doctor 3 gets
+# two slots from 20 minutes ahead; the second is then moved into the past
+soon=$(date -u -d '+20 minutes' '+%Y-%m-%dT%H:%M:00Z')
+call POST /rpc/medreserve_add_slots "$desk" "{\"doctor_id\": 3, \"first_start\": \"$soon\", \"last_start\": \"$soon\", \"duration_minutes\": 15}"
+expect "an admin adds a slot starting in 20 minutes" 200 'b.length === 1'
+soon_slot=$(get 'b[0].id')
+call POST /rpc/medreserve_book "$desk" "{\"slot_id\": $soon_slot, \"patient_name\": \"Cy Park\", \"patient_email\": \"cy@example.org\"}"
+soon_booking=$(get b.id)
+call POST /rpc/medreserve_check_in "$ann" "{\"booking_id\": $soon_booking}"
+expect "a patient checking in: 403" 403 'err("42501")'
+call POST /rpc/medreserve_check_in "$desk" "{\"booking_id\": $soon_booking}"
+expect "the desk checks a patient in within medreserve.check_in_window" 200 \
+    "b.id === $soon_booking && b.status === 'ARRIVED' && b.arrived_at !== null"
+call POST /rpc/medreserve_mark_no_show "$desk" "{\"booking_id\": $soon_booking}"
+expect "marking an arrived patient a no-show: 409 PT409" 409 "err(\"PT409\", \"cannot mark as a no-show booking $soon_booking\")"
+later=$(date -u -d '+50 minutes' '+%Y-%m-%dT%H:%M:00Z')
+call POST /rpc/medreserve_add_slots "$desk" "{\"doctor_id\": 3, \"first_start\": \"$later\", \"last_start\": \"$later\", \"duration_minutes\": 15}"
+missed_slot=$(get 'b[0].id')
+call POST /rpc/medreserve_book "$desk" "{\"slot_id\": $missed_slot, \"patient_name\": \"Dee Holt\"}"
+missed=$(get b.id)
+call POST /rpc/medreserve_mark_no_show "$desk" "{\"booking_id\": $missed}"
+expect "a no-show before the start: 409 PT409" 409 "err(\"PT409\", \"cannot mark as a no-show booking $missed before it starts\")"
+mr_psql -d "$db" -q <<SQL
+BEGIN;
+SET LOCAL session_replication_role = replica;  -- booked slots cannot move otherwise
+UPDATE medreserve.slots SET start_time = now() - interval '10 minutes' WHERE id = $missed_slot;
+UPDATE medreserve.bookings SET starts_at = now() - interval '10 minutes',
+                               ends_at = now() + interval '5 minutes' WHERE id = $missed;
+COMMIT;
+SQL
+call POST /rpc/medreserve_mark_no_show "$ann" "{\"booking_id\": $missed}"
+expect "a patient marking a no-show: 403" 403 'err("42501")'
+call POST /rpc/medreserve_mark_no_show "$desk" "{\"booking_id\": $missed}"
+expect "the desk marks a no-show once the appointment has started" 200 \
+    "b.id === $missed && b.status === 'NOSHOW' && b.no_show_at !== null"
+call GET "/rpc/medreserve_attendance?from_time=$(date -u -d '-1 day' '+%Y-%m-%dT%H:%M:%SZ')&until_time=$(date -u -d '+1 day' '+%Y-%m-%dT%H:%M:%SZ')&doctor_id=3" "$desk"
+expect "attendance of doctor 3: one arrival, one no-show" 200 \
+    'b.length === 1 && b[0].appointments === 2 && b[0].arrived === 1 && b[0].no_shows === 1 && b[0].no_show_rate === 0.5'
+call GET /rpc/medreserve_verify "$desk"
+expect "the invariants hold" 200 'Array.isArray(b) && b.length === 0'
+
 echo
 echo "# $((SECONDS - started)) s"
 echo "$passed passed, $failed failed"

@@ -38,7 +38,12 @@ SELECT col_default_is('medreserve', 'slots', 'duration_minutes', 15, 'slots.dura
 
 SELECT columns_are('medreserve', 'bookings',
                    ARRAY['id', 'slot_id', 'patient_name', 'patient_email', 'status',
-                         'expires_at', 'created_at', 'updated_at'],
+                         'expires_at', 'created_at', 'updated_at',
+                         -- 1.2, issue 13
+                         'doctor_id', 'starts_at', 'ends_at', 'patient_phone', 'reason',
+                         'cancel_reason', 'cancelled_by', 'cancelled_at', 'late_cancellation',
+                         'rescheduled_from', 'rescheduled_to', 'arrived_at', 'fulfilled_at',
+                         'no_show_at'],
                    'bookings has the expected columns');
 SELECT col_type_is('medreserve', 'bookings', 'id', 'integer', 'bookings.id is integer');
 SELECT col_type_is('medreserve', 'bookings', 'slot_id', 'integer', 'bookings.slot_id is integer');
@@ -120,8 +125,10 @@ INSERT INTO medreserve.slots (doctor_id, start_time)
      VALUES (:doc, now() + interval '1 day') RETURNING id AS slot \gset
 
 PREPARE bad_status(text, timestamptz) AS
-    INSERT INTO medreserve.bookings (slot_id, patient_name, status, expires_at)
-    VALUES (:slot, 'Pat', $1, $2);
+    INSERT INTO medreserve.bookings (slot_id, patient_name, status, expires_at,
+                                     doctor_id, starts_at, ends_at, cancelled_at)
+    VALUES (:slot, 'Pat', $1, $2, :doc, now() + interval '1 day',
+            now() + interval '1 day 15 minutes', CASE WHEN $1 = 'CANCELLED' THEN now() END);
 
 SELECT throws_ok('EXECUTE bad_status(''BOGUS'', NULL)', '23514',
                  'new row for relation "bookings" violates check constraint "bookings_status_check"',
@@ -140,8 +147,8 @@ SELECT lives_ok('EXECUTE bad_status(''PENDING'', now() + interval ''1 minute'')'
 SELECT lives_ok('EXECUTE bad_status(''CONFIRMED'', NULL)', 'status CONFIRMED is accepted');
 SELECT lives_ok('EXECUTE bad_status(''FAILED'', NULL)', 'status FAILED is accepted');
 SELECT lives_ok('EXECUTE bad_status(''CANCELLED'', NULL)', 'status CANCELLED is accepted');
-SELECT throws_ok(format('INSERT INTO medreserve.bookings (slot_id, patient_name, status) VALUES (%s, %L, %L)',
-                        :slot, '   ', 'CONFIRMED'),
+SELECT throws_ok(format('INSERT INTO medreserve.bookings (slot_id, patient_name, status, doctor_id, starts_at, ends_at) VALUES (%s, %L, %L, %s, now(), now() + interval ''15 minutes'')',
+                        :slot, '   ', 'CONFIRMED', :doc),
                  '23514', NULL, 'a blank patient_name is refused by the table too');
 SELECT throws_ok(format('INSERT INTO medreserve.slots (doctor_id, start_time, duration_minutes) VALUES (%s, now(), 0)', :doc),
                  '23514', NULL, 'a slot of 0 minutes is refused');

@@ -28,8 +28,11 @@ SELECT ok((SELECT expires_at IS NULL FROM medreserve.bookings WHERE id = :b1_id)
           'a booking made at once has no expiry');
 SELECT is(:'b1_created_at'::timestamptz, now(), 'created_at is the transaction time');
 SELECT results_eq(format('SELECT b.*::text FROM medreserve.bookings b WHERE id = %s', :b1_id),
-                  format('SELECT ROW(%s, %s, %L, %L, %L, NULL::timestamptz, %L::timestamptz, %L::timestamptz)::medreserve.bookings::text',
-                         :b1_id, :s1, 'Ann Lee', 'ann@example.org', 'CONFIRMED', :'b1_created_at', :'b1_updated_at'),
+                  format('SELECT ROW(%s, %s, %L, %L, %L, NULL::timestamptz, %L::timestamptz, %L::timestamptz,'
+                         ' %s, %L::timestamptz, %L::timestamptz, NULL, NULL, NULL, NULL, NULL, NULL,'
+                         ' NULL, NULL, NULL, NULL, NULL)::medreserve.bookings::text',
+                         :b1_id, :s1, 'Ann Lee', 'ann@example.org', 'CONFIRMED', :'b1_created_at', :'b1_updated_at',
+                         :doc, :'b1_starts_at', :'b1_ends_at'),
                   'the returned row is the stored row');
 SELECT results_eq(format('SELECT booking_id, slot_id FROM medreserve.booking_slots WHERE booking_id = %s', :b1_id),
                   format('VALUES (%s, %s)', :b1_id, :s1),

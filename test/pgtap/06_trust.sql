@@ -133,8 +133,10 @@ SELECT throws_ok($$INSERT INTO medreserve.doctors (name) VALUES (U&'\00A0')$$, '
 -- emails: the limit is in bytes, in the C check and the CHECK alike
 \set long_email '\'' `printf 'a%.0s' $(seq 60)` '@' `printf 'é%.0s' $(seq 95)` '.org\''
 SELECT is(octet_length(:long_email) || '/' || char_length(:long_email), '255/160', 'fixture: 160 characters, 255 bytes');
-SELECT throws_ok(format($$INSERT INTO medreserve.bookings (slot_id, patient_name, patient_email, status)
-                          VALUES (%s, 'A', %L, 'CANCELLED')$$, :s0, :long_email),
+SELECT throws_ok(format($$INSERT INTO medreserve.bookings (slot_id, patient_name, patient_email, status,
+                                                      doctor_id, starts_at, ends_at, cancelled_at)
+                          VALUES (%s, 'A', %L, 'CANCELLED', %s, now() + interval '1 day',
+                                  now() + interval '1 day 15 minutes', now())$$, :s0, :long_email, :doc),
                  '23514', NULL, 'an email of 255 bytes (160 characters) is refused by the table');
 SELECT throws_ok(format($$SELECT medreserve_book(%s, 'A', %L)$$, :s0 + 5, :long_email),
                  '22023', 'patient_email is not a valid email address', 'and by the API, with the same limit');
