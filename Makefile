@@ -21,6 +21,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# Every C file includes the shared header: rebuild them all when it changes
+# (PGXS tracks no header dependencies by itself).
+$(OBJS): src/medreserve.h
+
 # ---------------------------------------------------------------------------
 # Sanitizers and static analysis (issue 5).  Both work on private copies:
 # neither touches this tree's build nor the server's installation.
