@@ -72,11 +72,14 @@ async function newPage(token, page = 'index.html', viewport = { width: 1280, hei
   return p;
 }
 
+// The screenshots the README shows (MR_SCREENSHOTS rewrites these).
+const README_SHOTS = new Set(['patient', 'patient-taken', 'patient-hold-expired', 'desk', 'patient-phone']);
+
 async function shoot(p, name) {
   fs.mkdirSync(ARTEFACTS, { recursive: true });
   const file = path.join(ARTEFACTS, `${name}.png`);
   await p.screenshot({ path: file, fullPage: true });
-  if (SCREENSHOTS) {
+  if (SCREENSHOTS && README_SHOTS.has(name)) {
     fs.mkdirSync(SCREENSHOTS, { recursive: true });
     fs.copyFileSync(file, path.join(SCREENSHOTS, `${name}.png`));
   }
