@@ -282,7 +282,6 @@ http {
             proxy_set_header Host \$host;
             proxy_set_header X-Forwarded-For \$remote_addr;
         }
-        location /screenshots/ { return 404; }
     }
 }
 EOF

@@ -26,5 +26,5 @@ fi
 export MR_CHROMIUM=${MR_CHROMIUM:-/usr/bin/chromium}
 
 mr_say "browser tests of the clinic stack ($("$MR_CHROMIUM" --version 2>/dev/null | head -1))"
-cd "$here"
+cd "$here" || exit 1
 exec node --test --test-concurrency=1 --test-timeout=300000 stack.test.js

@@ -285,6 +285,15 @@ test('the front desk sees the new booking, its health and counters, and cancels 
   const row = p.locator(`#sheet tr[data-booking-id="${booked.ann.id}"]`);
   await row.waitFor();
   assert.match(await row.textContent(), /Ann Lee.*ann@example\.org.*Confirmed/);
+  // every booking of that day, and only those, one row each
+  const [from, until] = await p.evaluate((d) => {
+    const [y, m, dd] = d.split('-').map(Number);
+    return [new Date(y, m - 1, dd).toISOString(), new Date(y, m - 1, dd + 1).toISOString()];
+  }, day);
+  const ofDay = sql(`SELECT count(*) FROM medreserve.bookings b JOIN medreserve.slots s ON s.id = b.slot_id
+                      WHERE s.start_time >= '${from}' AND s.start_time < '${until}'
+                        AND b.status IN ('PENDING', 'CONFIRMED', 'CANCELLED')`);
+  assert.equal(String(await p.locator('#sheet tr[data-booking-id]').count()), ofDay);
   const sheet = row.locator('xpath=ancestor::div[contains(@class,"doctor-sheet")]');
   assert.match(await sheet.locator('h4').textContent(), /^Dr Ben Okafor/);
   assert.equal(await p.locator('#health-status').textContent(), 'ok');
