@@ -344,7 +344,7 @@ test('serve.sh stop stops every process; start again reuses the data', async () 
   assert.equal(sql(`SELECT status FROM medreserve.bookings WHERE id = ${booked.ann.id}`), 'CANCELLED');
   assert.equal(sql(`SELECT count(*) FROM medreserve.bookings
                      WHERE slot_id = ${booked.race.slotId} AND status = 'CONFIRMED'`), '1');
-  assert.equal(sql(`SELECT count(*) FROM cron.job WHERE jobname = 'medreserve-expire' AND database = 'clinic'`), '1');
+  assert.equal(sql(`SELECT api.medreserve_health() #>> '{expiry_job,scheduled}'`), 'true', 'pg_cron sweeps');
   assert.equal(problems(), '0');
   const r = await fetch(`${base}/api/rpc/medreserve_list_doctors`,
     { headers: { Authorization: `Bearer ${jwt({ role: 'web_patient', email: 'ann@example.org' })}` } });
