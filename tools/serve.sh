@@ -86,10 +86,16 @@ load_ports() {
 
 choose_ports() {
     load_ports
-    local want
+    local want running
     for var in HTTP_PORT API_PORT; do
         want=MR_$var
-        if [ -n "${!want:-}" ]; then
+        if [ $var = HTTP_PORT ]; then running=nginx_running; else running=pgrst_running; fi
+        if [ -n "${!var}" ] && $running; then
+            # ours already listens there: keep it
+            if [ -n "${!want:-}" ] && [ "${!want}" != "${!var}" ]; then
+                echo "note: $want=${!want} ignored: the stack runs on port ${!var}; stop it to change the port" >&2
+            fi
+        elif [ -n "${!want:-}" ]; then
             [[ ${!want} =~ ^[0-9]+$ ]] || { echo "$want must be a port number" >&2; exit 2; }
             printf -v "$var" '%s' "${!want}"
             if port_busy "${!var}"; then

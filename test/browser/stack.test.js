@@ -365,6 +365,12 @@ test('at phone width the pages fit the screen', async () => {
 });
 
 test('serve.sh stop stops every process; start again reuses the data', async () => {
+  // start while running: nothing new, the same address
+  const again = serve('start');
+  assert.doesNotMatch(again, /starting (PostgreSQL|PostgREST|nginx)/);
+  assert.match(again, new RegExp(`patient page +${base}/#token=`));
+  assert.equal(spawnSync('bash', [SERVE, 'status'], { env }).status, 0);
+
   const pids = ['run/postgrest.pid', 'run/nginx.pid', 'data/postmaster.pid']
     .map((f) => Number(fs.readFileSync(path.join(env.MR_SERVE_DIR, f), 'utf8').split('\n')[0]));
   serve('stop');
