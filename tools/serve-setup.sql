@@ -45,9 +45,11 @@ GRANT USAGE ON SCHEMA api TO web_anon, web_patient, web_admin;
 -- pg_cron sweeps lapsed holds (every 30 seconds; replaces the job if present).
 SELECT api.medreserve_schedule_expiry() AS expiry_job;
 
--- The sample clinic: its doctors, and slots for the next three weeks (Monday
--- to Saturday, 09:00-12:00 and 13:00-17:00 in the server's time zone) on every
--- day that has none yet.
+-- The sample clinic: its doctors, open Monday to Saturday, 09:00-12:00 and
+-- 13:00-17:00 (the server's time zone).  With medreserve's working hours (1.2)
+-- those are the doctors' weekly hours, and pg_cron generates their slots
+-- daily; before, slots for the next three weeks are added on every day that
+-- has none yet.
 BEGIN;
 CREATE TEMP TABLE sample_doctor (name text, specialization text, minutes int) ON COMMIT DROP;
 INSERT INTO sample_doctor VALUES
@@ -62,6 +64,22 @@ SELECT count(*) AS doctors_added
        LATERAL api.medreserve_add_doctor(s.name, s.specialization) AS added
  WHERE NOT EXISTS (SELECT FROM medreserve.doctors d WHERE d.name = s.name);
 
+DO $$
+BEGIN
+    IF to_regprocedure('api.medreserve_set_working_hours(integer, integer, time, time, integer, date, date)') IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM api.medreserve_set_working_hours(d.id, weekday, block.starts, block.ends, s.minutes)
+       FROM sample_doctor s
+       JOIN medreserve.doctors d ON d.name = s.name
+      CROSS JOIN generate_series(1, 6) AS weekday
+      CROSS JOIN (VALUES (time '09:00', time '12:00'), (time '13:00', time '17:00')) AS block (starts, ends)
+      WHERE NOT EXISTS (SELECT FROM medreserve.working_hours w WHERE w.doctor_id = d.id);
+    PERFORM api.medreserve_schedule_generation();
+    PERFORM api.medreserve_generate_slots();
+END
+$$;
+
 SELECT count(*) AS slots_added
   FROM sample_doctor s
   JOIN medreserve.doctors d ON d.name = s.name
@@ -71,7 +89,8 @@ SELECT count(*) AS slots_added
  CROSS JOIN LATERAL api.medreserve_add_slots(
                 d.id, day + block.opens, day + block.closes - make_interval(mins => s.minutes), s.minutes)
                 AS added
- WHERE extract(isodow FROM day) < 7
+ WHERE to_regclass('medreserve.working_hours') IS NULL
+   AND extract(isodow FROM day) < 7
    AND (day + block.opens)::timestamptz > now()
    AND NOT EXISTS (SELECT FROM medreserve.slots x
                     WHERE x.doctor_id = d.id

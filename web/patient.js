@@ -94,20 +94,48 @@ function fillDoctors() {
   fillDoctorList();
 }
 
+// With the cross-doctor search (medreserve_find_slots, 1.2) the first choice
+// is "any doctor": the soonest free times of every matching doctor.
+const ANY = 'any';
+const searchAcross = () => state.features.has('medreserve_find_slots');
+
 function fillDoctorList() {
   const spec = $('specialization').value;
   const list = state.doctors.filter((d) => !spec || d.specialization === spec);
-  put($('doctor'), ...list.map((d) =>
-    el('option', { value: d.id }, d.specialization ? `${d.name} (${d.specialization})` : d.name)));
+  put($('doctor'),
+    searchAcross() && el('option', { value: ANY }, spec ? `Any doctor (${spec})` : 'Any doctor'),
+    ...list.map((d) =>
+      el('option', { value: d.id }, d.specialization ? `${d.name} (${d.specialization})` : d.name)));
 }
 
 const doctorById = (id) => state.doctors.find((d) => d.id === Number(id));
 
+// Free slots { id, start_time, duration_minutes, doctor } of the coming week.
+async function freeSlots(choice, from, until) {
+  if (choice === ANY) {
+    const rows = await api(state.token, '/rpc/medreserve_find_slots?' + query({
+      specialization: $('specialization').value || undefined,
+      from_time: from.toISOString(), until_time: until.toISOString(), max_results: 1000,
+    }));
+    return rows.map((r) => ({
+      id: r.slot_id, start_time: r.start_time,
+      duration_minutes: Math.round((Date.parse(r.end_time) - Date.parse(r.start_time)) / 60000),
+      doctor: doctorById(r.doctor_id) || { id: r.doctor_id, name: r.doctor_name },
+    }));
+  }
+  const doctor = doctorById(choice);
+  const rows = await api(state.token, '/rpc/medreserve_available_slots?' + query({
+    doctor_id: doctor.id, from_time: from.toISOString(), until_time: until.toISOString(),
+  }));
+  return rows.map((r) => ({ ...r, doctor }));
+}
+
 // --- free times -------------------------------------------------------------------
 async function loadSlots() {
   const box = $('slots');
-  const doctor = doctorById($('doctor').value);
-  if (!doctor) {
+  const choice = $('doctor').value;
+  const doctor = choice === ANY ? null : doctorById(choice);
+  if (choice !== ANY && !doctor) {
     put(box, el('p', {}, 'Choose a doctor to see free times.'));
     return;
   }
@@ -119,16 +147,14 @@ async function loadSlots() {
   const until = new Date(from.getTime() + 7 * 86400e3);
   let slots;
   try {
-    slots = await api(state.token, '/rpc/medreserve_available_slots?' + query({
-      doctor_id: doctor.id, from_time: from.toISOString(), until_time: until.toISOString(),
-    }));
+    slots = await freeSlots(choice, from, until);
   } catch (err) {
     if (request !== state.slotsRequest) return;
     box.setAttribute('aria-busy', 'false');
     return fail(err);
   }
   if (request !== state.slotsRequest) return;
-  box.dataset.doctorId = doctor.id;
+  box.dataset.doctorId = choice;
   const days = new Map();
   for (const s of slots) {
     const start = new Date(s.start_time);
@@ -137,7 +163,7 @@ async function loadSlots() {
     days.get(key).slots.push({ ...s, start });
   }
   if (days.size === 0) {
-    put(box, el('p', {}, `${doctor.name} has no free times in the coming week.`));
+    put(box, el('p', {}, `${doctor ? doctor.name : 'No doctor'} has no free times in the coming week.`));
   } else {
     // One day at a time: a row of day buttons, then that day's times.
     if (!days.has(state.day)) state.day = days.keys().next().value;
@@ -154,9 +180,9 @@ async function loadSlots() {
       el('ul', { class: 'times' }, daySlots.map((s) => el('li', {},
         el('button', {
           type: 'button', class: 'time', 'data-slot-id': s.id,
-          'aria-label': `${fmtWhen(s.start)} with ${doctor.name}, ${s.duration_minutes} minutes`,
-          onclick: () => hold(s, doctor),
-        }, fmtTime(s.start))))));
+          'aria-label': `${fmtWhen(s.start)} with ${s.doctor.name}, ${s.duration_minutes} minutes`,
+          onclick: () => hold(s, s.doctor),
+        }, fmtTime(s.start), doctor ? null : el('span', { class: 'with' }, s.doctor.name))))));
   }
   box.setAttribute('aria-busy', 'false');
 }

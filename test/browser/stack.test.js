@@ -181,6 +181,37 @@ test('a patient holds a time, sees the countdown, confirms, and the row is in th
   await p.context().close();
 });
 
+test('with the cross-doctor search the page offers "any doctor"; without it, only doctors', async () => {
+  const p = await newPage(jwt({ role: 'web_patient', email: 'gus@example.org' }));
+  const doctor = p.getByLabel('Doctor', { exact: true });
+  await p.locator('#slots[aria-busy="false"] button.time').first().waitFor();
+  const search = sql(`SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                       WHERE n.nspname = 'api' AND p.proname = 'medreserve_find_slots'`) === '1';
+  const anyOption = doctor.locator('option', { hasText: 'Any doctor' });
+  if (!search) {
+    assert.equal(await anyOption.count(), 0);
+    await p.context().close();
+    return;
+  }
+  // "Any doctor (pediatrics)": times of both pediatricians, soonest first
+  await p.getByLabel('Specialization').selectOption('pediatrics');
+  await doctor.selectOption({ label: 'Any doctor (pediatrics)' });
+  await p.getByLabel('Full name').fill('Gus Reed');
+  const times = p.locator('#slots[data-doctor-id="any"][aria-busy="false"] button.time');
+  await times.first().waitFor();
+  const labels = await times.evaluateAll((bs) => bs.map((b) => b.getAttribute('aria-label')));
+  assert.ok(labels.every((l) => / with Dr (Chen Wu|Dana Novak),/.test(l)), labels.join('; '));
+  const first = times.first();
+  const slotId = Number(await first.getAttribute('data-slot-id'));
+  await first.click();
+  await p.getByRole('button', { name: 'Confirm appointment' }).click();
+  await p.getByRole('status').filter({ hasText: 'Your appointment is booked' }).waitFor();
+  assert.equal(sql(`SELECT status || '|' || patient_email FROM medreserve.bookings
+                     WHERE slot_id = ${slotId} AND status = 'CONFIRMED'`), 'CONFIRMED|gus@example.org');
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
 test('two patients race for one time: exactly one holds it, the other is told it was just taken', async () => {
   const bob = await newPage(jwt({ role: 'web_patient', email: 'bob@example.org' }));
   const cy = await newPage(jwt({ role: 'web_patient', email: 'cy@example.org' }));
