@@ -379,6 +379,33 @@ test('the front desk checks a patient in where the server offers it, and says so
   await p.context().close();
 });
 
+test('PostgREST\'s second schema, medreserve, is read-only and shows a patient only their bookings', async () => {
+  const ann = jwt({ role: 'web_patient', email: 'ann@example.org' });
+  const call = (pathAndQuery, { token, method = 'GET', body } = {}) => fetch(`${base}/api${pathAndQuery}`, {
+    method,
+    headers: {
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+      [method === 'GET' ? 'Accept-Profile' : 'Content-Profile']: 'medreserve',
+      ...(body ? { 'Content-Type': 'application/json' } : {}),
+    },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  let r = await call('/bookings?select=id,patient_email', { token: ann });
+  assert.equal(r.status, 200);
+  const rows = await r.json();
+  assert.ok(rows.length >= 1 && rows.every((b) => b.patient_email === 'ann@example.org'), JSON.stringify(rows));
+  assert.equal(String(rows.length), sql(`SELECT count(*) FROM medreserve.bookings WHERE patient_email = 'ann@example.org'`));
+
+  r = await call('/slots', { token: ann, method: 'POST', body: { doctor_id: 1, start_time: '2099-01-01T09:00:00Z' } });
+  assert.equal(r.status, 403);
+  assert.equal((await r.json()).code, '42501');
+  r = await call('/bookings?id=eq.1', { token: ann, method: 'PATCH', body: { status: 'CANCELLED' } });
+  assert.equal(r.status, 403);
+  r = await call('/slots?select=id&limit=1');
+  assert.equal(r.status, 401, 'no token, no tables');
+  assert.equal(sql(`SELECT count(*) FROM medreserve.slots WHERE start_time = '2099-01-01T09:00:00Z'`), '0');
+});
+
 test('at phone width the pages fit the screen', async () => {
   const phone = { width: 390, height: 844 };
   const patient = await newPage(jwt({ role: 'web_patient', email: 'cy@example.org' }), 'index.html', phone);
