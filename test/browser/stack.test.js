@@ -145,12 +145,14 @@ test('without a token the page asks to sign in; a forged token is refused', asyn
   await p.context().close();
 });
 
-test('a patient holds a time, sees the countdown, confirms, and the row is in the table', async () => {
+test('a patient holds a time with the keyboard, sees the countdown, confirms, and the row is in the table', async () => {
   const p = await newPage(jwt({ role: 'web_patient', email: 'ann@example.org' }));
   assert.equal(await p.getByLabel('Email').inputValue(), 'ann@example.org');
   const slotButton = await prepare(p, 'Dr Ben Okafor (dermatology)', 'Ann Lee');
   const slotId = Number(await slotButton.getAttribute('data-slot-id'));
-  await slotButton.click();
+  // with the keyboard: Enter on the time holds it and moves focus to Confirm
+  await slotButton.focus();
+  await p.keyboard.press('Enter');
 
   const hold = p.locator('#hold');
   await hold.waitFor();
@@ -159,7 +161,8 @@ test('a patient holds a time, sees the countdown, confirms, and the row is in th
   assert.equal(sql(`SELECT status FROM medreserve.bookings WHERE slot_id = ${slotId}`), 'PENDING');
   assert.equal(await p.locator(`#slots [data-slot-id="${slotId}"]`).count(), 0, 'a held time is no longer offered');
 
-  await p.getByRole('button', { name: 'Confirm appointment' }).click();
+  assert.equal(await p.evaluate(() => document.activeElement.id), 'confirm');
+  await p.keyboard.press('Enter');
   await p.getByRole('status').filter({ hasText: 'Your appointment is booked' }).waitFor();
   assert.equal(await hold.isVisible(), false);
   assert.equal(
