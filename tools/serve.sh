@@ -145,7 +145,8 @@ prepare() {
     done
     as_run touch "$MARKER"
     as_run mkdir -p "$RUN" "$LOG" "$SERVE_DIR/nginx/tmp"
-    chmod 700 "$RUN"
+    # the data, the secret and the logs are the stack user's alone
+    chmod 700 "$SERVE_DIR" "$RUN" "$LOG"
 }
 
 # --- PostgreSQL -------------------------------------------------------------------
