@@ -253,6 +253,25 @@ test('two patients race for one time: exactly one holds it, the other is told it
   await cy.context().close();
 });
 
+test('a patient cancels an appointment from "My appointments" and the time is offered again', async () => {
+  const p = await newPage(jwt({ role: 'web_patient', email: 'hal@example.org' }));
+  const first = await prepare(p, 'Dr Emil Sørensen (general practice)', 'Hal Berg');
+  const slotId = Number(await first.getAttribute('data-slot-id'));
+  await first.click();
+  await p.getByRole('button', { name: 'Confirm appointment' }).click();
+  await p.getByRole('status').filter({ hasText: 'Your appointment is booked' }).waitFor();
+  const id = Number(sql(`SELECT id FROM medreserve.bookings WHERE slot_id = ${slotId} AND status = 'CONFIRMED'`));
+  const item = p.locator(`#mine [data-booking-id="${id}"]`);
+  await item.getByRole('button', { name: /^Cancel the appointment on .* with Dr Emil Sørensen$/ }).click();
+  await p.getByRole('status').filter({ hasText: 'Cancelled:' }).waitFor();
+  assert.equal(sql(`SELECT status FROM medreserve.bookings WHERE id = ${id}`), 'CANCELLED');
+  assert.equal(liveOnSlot(slotId), '0');
+  await p.locator(`#slots button[data-slot-id="${slotId}"]`).waitFor();
+  assert.match(await p.locator(`#mine .past [data-booking-id="${id}"]`).textContent(), /Cancelled/);
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
 test('a hold lapses: the countdown reaches zero and the page says so', async () => {
   // A patient role whose holds last 3 s; PostgREST applies role settings on
   // a config reload.
