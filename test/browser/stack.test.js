@@ -253,11 +253,20 @@ test('two patients race for one time: exactly one holds it, the other is told it
   await cy.context().close();
 });
 
-test('a patient cancels an appointment from "My appointments" and the time is offered again', async () => {
+test('a patient gives a hold back, then cancels an appointment from "My appointments"; the time is offered again', async () => {
   const p = await newPage(jwt({ role: 'web_patient', email: 'hal@example.org' }));
   const first = await prepare(p, 'Dr Emil Sørensen (general practice)', 'Hal Berg');
   const slotId = Number(await first.getAttribute('data-slot-id'));
+  // a hold given back with "Choose another time" is cancelled at once
   await first.click();
+  await p.locator('#hold').waitFor();
+  const held = Number(sql(`SELECT id FROM medreserve.bookings WHERE slot_id = ${slotId} AND status = 'PENDING'`));
+  await p.getByRole('button', { name: 'Choose another time' }).click();
+  await p.locator('#hold').waitFor({ state: 'hidden' });
+  await p.locator(`#slots button[data-slot-id="${slotId}"]`).waitFor();
+  assert.equal(sql(`SELECT status FROM medreserve.bookings WHERE id = ${held}`), 'CANCELLED');
+
+  await p.locator(`#slots button[data-slot-id="${slotId}"]`).click();
   await p.getByRole('button', { name: 'Confirm appointment' }).click();
   await p.getByRole('status').filter({ hasText: 'Your appointment is booked' }).waitFor();
   const id = Number(sql(`SELECT id FROM medreserve.bookings WHERE slot_id = ${slotId} AND status = 'CONFIRMED'`));
