@@ -324,23 +324,44 @@ patient_claims() {
 }
 
 # --- commands ---------------------------------------------------------------------
+# alive PID: the process exists and is not a zombie waiting to be reaped (the
+# stack's daemons are adopted by whatever reaps orphans here, maybe nothing).
+alive() {
+    local state
+    state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null) || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# stop_pid PID SIGNAL WHAT: signal PID, wait until it is gone (30 s), else kill it.
+stop_pid() {
+    local pid=$1 signal=$2 what=$3
+    mr_say "stopping $what"
+    kill "-$signal" "$pid" 2>/dev/null || true
+    for _ in $(seq 1 300); do alive "$pid" || return 0; sleep 0.1; done
+    echo "$what (pid $pid) did not stop within 30 s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do alive "$pid" || return 0; sleep 0.1; done
+    echo "$what (pid $pid) is still there" >&2
+    return 1
+}
+
 stop_all() {
+    local failed=0
     if nginx_running; then
-        mr_say "stopping nginx"
-        kill -QUIT "$(head -1 "$RUN/nginx.pid")" 2>/dev/null || true
-        for _ in $(seq 1 50); do nginx_running || break; sleep 0.1; done
+        stop_pid "$(head -1 "$RUN/nginx.pid")" QUIT nginx || failed=1
     fi
     if pgrst_running; then
-        mr_say "stopping PostgREST"
-        local pid; pid=$(head -1 "$RUN/postgrest.pid")
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do pgrst_running || break; sleep 0.1; done
+        stop_pid "$(head -1 "$RUN/postgrest.pid")" TERM PostgREST || failed=1
     fi
     rm -f "$RUN/postgrest.pid"
     if pg_running; then
         mr_say "stopping PostgreSQL"
-        as_run "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null
+        local postmaster; postmaster=$(head -1 "$DATA/postmaster.pid")
+        as_run "$PGBIN/pg_ctl" -D "$DATA" -m fast -w -t 60 stop >/dev/null || failed=1
+        # pg_ctl returns when the pid file is gone; the process exits just after
+        for _ in $(seq 1 100); do alive "$postmaster" || break; sleep 0.1; done
     fi
+    return $failed
 }
 
 status() {

@@ -96,13 +96,18 @@ function dayRange() {
 
 const doctorName = (id) => state.doctors.find((d) => d.id === Number(id))?.name ?? `Doctor ${id}`;
 
+// A lapsed hold (FAILED, or PENDING past its expiry and not yet swept) is no
+// appointment: the day sheet leaves it out.
+const shown = (r) => r.status !== 'FAILED' &&
+  !(r.status === 'PENDING' && r.expires_at && Date.parse(r.expires_at) <= Date.now());
+
 // Rows { id, doctorId, doctor, patient, contact, status, expires_at, start } of the day.
 async function appointments(from, until) {
   if (has('medreserve_appointments')) {
     const rows = await api(state.token, '/rpc/medreserve_appointments?' + query({
       from_time: from.toISOString(), until_time: until.toISOString(),
     }));
-    return rows.map((r) => ({
+    return rows.filter(shown).map((r) => ({
       id: r.id ?? r.booking_id,
       doctorId: r.doctor_id,
       doctor: r.doctor_name ?? (typeof r.doctor === 'string' ? r.doctor : doctorName(r.doctor_id)),
@@ -118,10 +123,10 @@ async function appointments(from, until) {
   const rows = await api(state.token, '/bookings?' + query({
     select: 'id,patient_name,patient_email,status,expires_at,slots!inner(start_time,doctor_id)',
     'slots.start_time': `gte.${from.toISOString()}`,
-    'status': 'in.(PENDING,CONFIRMED,CANCELLED)',
+    'status': 'neq.FAILED',
     order: 'id',
   }) + '&' + query({ 'slots.start_time': `lt.${until.toISOString()}` }), { profile: 'medreserve' });
-  return rows.map((r) => ({
+  return rows.filter(shown).map((r) => ({
     id: r.id,
     doctorId: r.slots.doctor_id,
     doctor: doctorName(r.slots.doctor_id),
@@ -192,8 +197,11 @@ function actionsFor(r) {
   return [
     r.status === 'CONFIRMED' && has('medreserve_check_in') &&
       button('Check in', () => act(r, 'medreserve_check_in', `Checked in: ${who}.`)),
-    r.status === 'CONFIRMED' && has('medreserve_mark_no_show') &&
+    // a no-show can be told only once the appointment has begun
+    r.status === 'CONFIRMED' && has('medreserve_mark_no_show') && r.start.getTime() <= Date.now() &&
       button('No-show', () => act(r, 'medreserve_mark_no_show', `Marked as a no-show: ${who}.`), 'secondary'),
+    r.status === 'ARRIVED' && has('medreserve_complete') && r.start.getTime() <= Date.now() &&
+      button('Done', () => act(r, 'medreserve_complete', `Visit done: ${who}.`)),
     live && button('Cancel', () => {
       if (window.confirm(`Cancel the appointment of ${who} with ${r.doctor}?`)) {
         act(r, 'medreserve_cancel', `Cancelled: ${who}.`);

@@ -343,18 +343,19 @@ test('the front desk sees the new booking, its health and counters, and cancels 
     return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
   }, booked.ann.start);
   await p.getByLabel('Day', { exact: true }).fill(day);
-  await p.getByRole('button', { name: 'Show' }).click();
+  await p.getByRole('button', { name: 'Show', exact: true }).click();
   const row = p.locator(`#sheet tr[data-booking-id="${booked.ann.id}"]`);
   await row.waitFor();
   assert.match(await row.textContent(), /Ann Lee.*ann@example\.org.*Confirmed/);
-  // every booking of that day, and only those, one row each
+  // every appointment of that day (lapsed holds are none), and only those, one row each
   const [from, until] = await p.evaluate((d) => {
     const [y, m, dd] = d.split('-').map(Number);
     return [new Date(y, m - 1, dd).toISOString(), new Date(y, m - 1, dd + 1).toISOString()];
   }, day);
   const ofDay = sql(`SELECT count(*) FROM medreserve.bookings b JOIN medreserve.slots s ON s.id = b.slot_id
                       WHERE s.start_time >= '${from}' AND s.start_time < '${until}'
-                        AND b.status IN ('PENDING', 'CONFIRMED', 'CANCELLED')`);
+                        AND (medreserve.booking_is_live(b.status, b.expires_at)
+                             OR b.status NOT IN ('PENDING', 'FAILED'))`);
   assert.equal(String(await p.locator('#sheet tr[data-booking-id]').count()), ofDay);
   const sheet = row.locator('xpath=ancestor::div[contains(@class,"doctor-sheet")]');
   assert.match(await sheet.locator('h4').textContent(), /^Dr Ben Okafor/);
@@ -399,8 +400,10 @@ test('the front desk checks a patient in where the server offers it, and says so
     return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
   }, start);
   await p.getByLabel('Day', { exact: true }).fill(day);
-  await p.getByRole('button', { name: 'Show' }).click();
+  await p.getByRole('button', { name: 'Show', exact: true }).click();
   const row = p.locator(`#sheet tr[data-booking-id="${id}"]`);
+  await row.waitFor();
+  assert.equal(await row.getByRole('button', { name: /^No-show:/ }).count(), 0, 'no no-show before the start');
   await row.getByRole('button', { name: /^Check in: Fay Ito/ }).click();
   await p.getByRole('status').filter({ hasText: 'Checked in: Fay Ito' }).waitFor();
   await p.locator(`#sheet tr[data-booking-id="${id}"]`).filter({ hasText: 'Checked in' }).waitFor();
