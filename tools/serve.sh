@@ -238,6 +238,8 @@ start_postgrest() {
     start-stop-daemon --start --background --make-pidfile --pidfile "$RUN/postgrest.pid" \
         --output "$LOG/postgrest.log" "${chuid[@]}" \
         --startas "$POSTGREST" -- "$SERVE_DIR/postgrest.conf"
+    # its child writes the pid file, maybe after start-stop-daemon returned
+    for _ in $(seq 1 100); do [ -s "$RUN/postgrest.pid" ] && break; sleep 0.05; done
     # It answers 503 until its schema cache is loaded.
     local code
     for _ in $(seq 1 150); do
@@ -246,7 +248,7 @@ start_postgrest() {
         [ "$code" = 200 ] && return 0
         sleep 0.2
     done
-    echo "PostgREST did not answer 200 on / within 30 s; the end of $LOG/postgrest.log:" >&2
+    echo "PostgREST stopped, or did not answer 200 on / within 30 s; the end of $LOG/postgrest.log:" >&2
     tail -20 "$LOG/postgrest.log" >&2
     exit 1
 }
