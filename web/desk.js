@@ -257,6 +257,13 @@ async function loadCounters() {
     return;
   }
   if (Array.isArray(s)) s = s[0] || {};
+  // medreserve_counters() has every counter (medreserve_stats() the first ten)
+  try {
+    const [c] = await api(state.token, '/rpc/medreserve_counters');
+    if (c) s = { ...c, ...s };
+  } catch {
+    // the stats row above is enough
+  }
   const n = (v) => (v === null || v === undefined ? '–' : String(v));
   put($('counters'),
     el('h3', {}, 'Now'),
@@ -272,6 +279,10 @@ async function loadCounters() {
       ['Cancellations', n(s.cancellations)], ['Refused: slot taken', n(s.refused_slot_taken)],
       ['Refused: not found', n(s.refused_not_found)], ['Refused: invalid input', n(s.refused_invalid_input)],
       ['Refused: state conflict', n(s.refused_state_conflict)],
+      // counters of medreserve 1.2's appointment life, where the server has them
+      ...[['Check-ins', 'check_ins'], ['Visits done', 'fulfilled'], ['No-shows', 'no_shows'],
+        ['Reschedules', 'reschedules'], ['Late cancellations', 'late_cancellations']]
+        .filter(([, key]) => key in s).map(([label, key]) => [label, n(s[key])]),
     ]) : el('p', {}, 'Counters need medreserve in shared_preload_libraries.'));
 }
 
