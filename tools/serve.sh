@@ -315,7 +315,7 @@ start_nginx() {
 # token CLAIMS_JSON: an HS256 token, valid 30 days unless the claims say otherwise
 token() {
     local claims=$1
-    node "$MR_TOP/test/http/jwt.js" "@$(secret_file)" \
+    node "$MR_TOP/tools/jwt.js" "@$(secret_file)" \
         "$(node -e 'const c = JSON.parse(process.argv[1]);
                     if (!("exp" in c)) c.exp = Math.floor(Date.now() / 1000) + 30 * 86400;
                     process.stdout.write(JSON.stringify(c));' "$claims")"

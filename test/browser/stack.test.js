@@ -56,7 +56,7 @@ function sql(query) {
 }
 
 function jwt(claims) {
-  const r = spawnSync('node', [path.join(TOP, 'test/http/jwt.js'),
+  const r = spawnSync('node', [path.join(TOP, 'tools/jwt.js'),
     '@' + path.join(env.MR_SERVE_DIR, 'jwt-secret'), JSON.stringify(claims)], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.trim();

@@ -148,7 +148,7 @@ passed=0; failed=0
 status=""; body=""
 
 # jwt CLAIMS_JSON [SECRET]: an HS256 token
-jwt() { node "$HTTP_DIR/jwt.js" "${2:-$secret}" "$1"; }
+jwt() { node "$HTTP_DIR/../../tools/jwt.js" "${2:-$secret}" "$1"; }
 
 # call METHOD PATH TOKEN [JSON_BODY [curl options...]]: sets status, body, headers file
 call() {
