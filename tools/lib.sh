@@ -7,7 +7,7 @@ set -euo pipefail
 MR_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MR_PACKAGES=(postgresql-15 postgresql-server-dev-15
              postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-             libipc-run-perl pgbouncer openssl make gcc curl)
+             libipc-run-perl pgbouncer openssl nginx chromium make gcc curl)
 export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 PGBIN=/usr/lib/postgresql/15/bin
 

@@ -50,6 +50,7 @@ run_suite "privacy of the server log" bash "$MR_TOP/test/privacy.sh"
 run_suite "upgrade chain" bash "$MR_TOP/test/upgrade.sh"
 run_suite "PostgREST over HTTP" bash "$MR_TOP/test/http/run.sh"
 run_suite "pg_cron end to end" bash "$MR_TOP/test/cron_e2e.sh"
+run_suite "browser: Chromium through nginx and PostgREST" bash "$MR_TOP/test/browser/run.sh"
 
 mr_cleanup
 trap - EXIT
