@@ -768,6 +768,12 @@ COMMENT ON FUNCTION medreserve.slot_period(timestamptz, integer) IS
 
 CREATE TYPE medreserve.time_range AS RANGE (subtype = time);
 COMMENT ON TYPE medreserve.time_range IS 'A range of wall-clock times of day (working hours blocks)';
+-- (the type's constructor functions are documented too, for \df+ readers)
+COMMENT ON FUNCTION medreserve.time_range(time, time) IS 'Constructor of medreserve.time_range, [lower, upper)';
+COMMENT ON FUNCTION medreserve.time_range(time, time, text) IS 'Constructor of medreserve.time_range with explicit bounds';
+COMMENT ON FUNCTION medreserve.time_multirange() IS 'Constructor of an empty medreserve.time_multirange';
+COMMENT ON FUNCTION medreserve.time_multirange(medreserve.time_range) IS 'Constructor of medreserve.time_multirange from one range';
+COMMENT ON FUNCTION medreserve.time_multirange(medreserve.time_range[]) IS 'Constructor of medreserve.time_multirange from ranges';
 
 CREATE TABLE medreserve.working_hours (
     id            serial PRIMARY KEY,
@@ -1265,6 +1271,10 @@ BEGIN
         RAISE EXCEPTION 'from_time and until_time must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    IF until_time < from_time THEN
+        RAISE EXCEPTION 'until_time must not be before from_time'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF doctor_id IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM medreserve.doctors d WHERE d.id = medreserve_list_time_off.doctor_id) THEN
         RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
@@ -1273,7 +1283,8 @@ BEGIN
     SELECT o.* FROM medreserve.time_off o
      WHERE (medreserve_list_time_off.doctor_id IS NULL OR o.doctor_id IS NULL
             OR o.doctor_id = medreserve_list_time_off.doctor_id)
-       AND tstzrange(o.from_time, o.until_time) && tstzrange(from_time, until_time)
+       AND tstzrange(o.from_time, o.until_time)
+           && tstzrange(medreserve_list_time_off.from_time, medreserve_list_time_off.until_time)
      ORDER BY o.from_time, o.id;
 END
 $$;
@@ -1376,8 +1387,7 @@ BEGIN
     INSERT INTO medreserve.generation_state AS g (generated_until, last_run_at, last_created)
     VALUES (until_date, now(), created)
     ON CONFLICT (singleton) DO UPDATE
-       SET generated_until = greatest(g.generated_until, excluded.generated_until),
-           last_run_at = excluded.last_run_at, last_created = excluded.last_created;
+       SET generated_until = excluded.generated_until, last_run_at = excluded.last_run_at, last_created = excluded.last_created;
     RETURN created;
 END
 $$;
@@ -1439,7 +1449,6 @@ BEGIN
     RETURN jsonb_build_object(
         'job', medreserve.job_health('generate'),
         'generated_until', state.generated_until,
-        'horizon_until', wanted,
         'last_run_at', state.last_run_at,
         'last_created', state.last_created,
         'problems', to_jsonb(problems));
