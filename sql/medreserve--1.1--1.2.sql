@@ -1536,11 +1536,16 @@ $$;
 /* --- 3.9 API: search across doctors ---------------------------------------- */
 
 /*
- * The earliest free slots across the doctors that match.  Walks
- * slots_start_time_idx in start order from from_time and stops after
- * max_results matches: when the matching doctors are most of those with
- * slots then, it reads about as many index entries as it returns (plan in
- * bench/RESULTS.md).
+ * The earliest free slots across the doctors that match, in one of two
+ * index-driven ways, whichever reads fewer index entries:
+ *  - many matching doctors (the usual case: a specialization): walk
+ *    slots_start_time_idx in start order from from_time, keep the slots of
+ *    matching doctors that are free, stop after max_results.  It reads about
+ *    max_results / (share of matching doctors' slots) entries.
+ *  - few matching doctors (n^2 <= all doctors): for each, the first
+ *    max_results free slots from slots_doctor_id_start_time_idx, then the
+ *    earliest of those: at most n * max_results entries.
+ * The plans are in bench/RESULTS.md.
  */
 CREATE FUNCTION @extschema@.medreserve_find_slots(
     specialization text DEFAULT NULL,
@@ -1554,6 +1559,10 @@ LANGUAGE plpgsql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    matching integer[];
+    every_doctor boolean;
+    first_start timestamptz := greatest(from_time, now());
 BEGIN
     IF from_time IS NULL OR until_time IS NULL OR max_results IS NULL THEN
         RAISE EXCEPTION 'from_time, until_time and max_results must not be null'
@@ -1563,23 +1572,58 @@ BEGIN
         RAISE EXCEPTION 'max_results must be between 1 and 1000'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    RETURN QUERY
-    SELECT s.id, d.id, d.name, d.specialization, d.time_zone,
-           s.start_time, medreserve.slot_end(s.start_time, s.duration_minutes)
-      FROM medreserve.slots s
-      JOIN medreserve.doctors d ON d.id = s.doctor_id
-     WHERE s.start_time >= from_time
-       AND s.start_time > now()
-       AND s.start_time < until_time
-       AND (medreserve_find_slots.specialization IS NULL
+    SELECT array_agg(d.id), count(*) = (SELECT count(*) FROM medreserve.doctors)
+      INTO matching, every_doctor
+      FROM medreserve.doctors d
+     WHERE (medreserve_find_slots.specialization IS NULL
             OR lower(d.specialization) = lower(btrim(medreserve_find_slots.specialization)))
-       AND (medreserve_find_slots.doctor_ids IS NULL OR d.id = ANY (medreserve_find_slots.doctor_ids))
-       AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
-                         JOIN medreserve.bookings b ON b.id = bs.booking_id
-                        WHERE bs.slot_id = s.id
-                          AND medreserve.booking_is_live(b.status, b.expires_at))
-     ORDER BY s.start_time, s.id
-     LIMIT max_results;
+       AND (medreserve_find_slots.doctor_ids IS NULL OR d.id = ANY (medreserve_find_slots.doctor_ids));
+    IF matching IS NULL THEN
+        RETURN;
+    END IF;
+
+    IF NOT every_doctor
+       AND cardinality(matching)::bigint * cardinality(matching)
+           <= (SELECT count(*) FROM medreserve.doctors) THEN
+        -- few doctors: the first free slots of each, then the earliest overall
+        RETURN QUERY
+        SELECT s.id, d.id, d.name, d.specialization, d.time_zone,
+               s.start_time, medreserve.slot_end(s.start_time, s.duration_minutes)
+          FROM unnest(matching) AS m(id)
+          JOIN medreserve.doctors d ON d.id = m.id
+         CROSS JOIN LATERAL (
+               SELECT f.id, f.start_time, f.duration_minutes
+                 FROM medreserve.slots f
+                WHERE f.doctor_id = m.id
+                  AND f.start_time >= first_start
+                  AND f.start_time > now()
+                  AND f.start_time < until_time
+                  AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
+                                    JOIN medreserve.bookings b ON b.id = bs.booking_id
+                                   WHERE bs.slot_id = f.id
+                                     AND medreserve.booking_is_live(b.status, b.expires_at))
+                ORDER BY f.start_time
+                LIMIT max_results) s
+         ORDER BY s.start_time, s.id
+         LIMIT max_results;
+    ELSE
+        -- many doctors: walk all slots in start order, keep the matching free ones
+        RETURN QUERY
+        SELECT s.id, d.id, d.name, d.specialization, d.time_zone,
+               s.start_time, medreserve.slot_end(s.start_time, s.duration_minutes)
+          FROM medreserve.slots s
+          JOIN medreserve.doctors d ON d.id = s.doctor_id
+         WHERE s.start_time >= first_start
+           AND s.start_time > now()
+           AND s.start_time < until_time
+           AND (every_doctor OR s.doctor_id = ANY (matching))
+           AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
+                             JOIN medreserve.bookings b ON b.id = bs.booking_id
+                            WHERE bs.slot_id = s.id
+                              AND medreserve.booking_is_live(b.status, b.expires_at))
+         ORDER BY s.start_time, s.id
+         LIMIT max_results;
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.medreserve_find_slots(text, timestamptz, timestamptz, integer[], integer) IS

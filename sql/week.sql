@@ -211,6 +211,17 @@ SELECT status FROM medreserve_hold(:mon_slot + 1, 'Fay Long');
 UPDATE medreserve.bookings SET expires_at = now() - interval '1 minute' WHERE patient_name = 'Fay Long';
 SELECT slot_id, start_time FROM medreserve_find_slots(doctor_ids => ARRAY[4], from_time => '2099-03-02',
                                                       max_results => 2, until_time => '2099-03-03');
+-- all doctors: the walk in start order
+SELECT slot_id, doctor_id, start_time FROM medreserve_find_slots(from_time => '2099-03-01', until_time => '2099-04-01', max_results => 3);
+-- the two ways agree: three of four doctors (walk) against each one alone (per doctor)
+SELECT array(SELECT slot_id FROM medreserve_find_slots(doctor_ids => '{1,2,3}', from_time => '2099-03-01',
+                                                       until_time => '2099-12-01', max_results => 40))
+     = array(SELECT f.slot_id
+               FROM unnest('{1,2,3}'::int[]) AS d,
+                    medreserve_find_slots(doctor_ids => ARRAY[d], from_time => '2099-03-01',
+                                          until_time => '2099-12-01', max_results => 40) AS f
+              ORDER BY f.start_time, f.slot_id LIMIT 40) AS same_slots;
+SELECT count(*) FROM medreserve_find_slots('no such specialization');
 SELECT count(*) FROM medreserve_find_slots(max_results => 0);
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM medreserve_find_slots(from_time => NULL);
