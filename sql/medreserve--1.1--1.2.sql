@@ -802,8 +802,9 @@ SELECT pg_catalog.pg_extension_config_dump('medreserve.working_hours_id_seq', ''
 ALTER TABLE medreserve.slots ADD COLUMN generated boolean NOT NULL DEFAULT false;
 COMMENT ON COLUMN medreserve.slots.generated IS
 'Made from working hours by generation (which may replace it while it is free); false for hand-made slots, which generation never touches';
--- search across doctors walks free slots in start order
-CREATE INDEX slots_start_time_idx ON medreserve.slots (start_time);
+-- search across doctors walks slots in (start, id) order: many doctors
+-- start at the same time, and the id settles ties without a sort
+CREATE INDEX slots_start_time_id_idx ON medreserve.slots (start_time, id);
 
 /* --- 3.4 Time off and closures --------------------------------------------- */
 
@@ -856,24 +857,34 @@ RETURNS TABLE (doctor_id integer, start_time timestamptz, duration_minutes integ
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+    WITH blocks AS (
+        SELECT w.doctor_id, w.slot_minutes, d.time_zone,
+               g.day + w.starts AS local_start, g.day + w.ends AS local_end
+          FROM medreserve.working_hours w
+          JOIN medreserve.doctors d ON d.id = w.doctor_id
+         CROSS JOIN LATERAL (
+               SELECT t::date AS day
+                 FROM pg_catalog.generate_series(greatest(w.valid_from, from_date)::timestamp,
+                                                 least(w.valid_until, until_date)::timestamp,
+                                                 interval '1 day') AS t) g
+         WHERE (doctor_ids IS NULL OR w.doctor_id = ANY (doctor_ids))
+           AND w.valid_from <= until_date
+           AND (w.valid_until IS NULL OR w.valid_until >= from_date)
+           AND extract(isodow FROM g.day) = w.weekday),
+    -- each distinct wall-clock time of each zone is converted once: a
+    -- clinic has few zones and few block boundaries
+    instants AS (
+        SELECT u.zone, u.local_time, medreserve.local_instant(u.local_time, u.zone) AS instant
+          FROM (SELECT b.time_zone, b.local_start FROM blocks b
+                UNION
+                SELECT b.time_zone, b.local_end FROM blocks b) AS u(zone, local_time))
     SELECT b.doctor_id, s.start_time, b.slot_minutes
-      FROM (SELECT w.doctor_id, w.slot_minutes,
-                   medreserve.local_instant(g.day + w.starts, d.time_zone) AS block_start,
-                   medreserve.local_instant(g.day + w.ends, d.time_zone) AS block_end
-              FROM medreserve.working_hours w
-              JOIN medreserve.doctors d ON d.id = w.doctor_id
-             CROSS JOIN LATERAL (
-                   SELECT t::date AS day
-                     FROM pg_catalog.generate_series(greatest(w.valid_from, from_date)::timestamp,
-                                                     least(w.valid_until, until_date)::timestamp,
-                                                     interval '1 day') AS t) g
-             WHERE (doctor_ids IS NULL OR w.doctor_id = ANY (doctor_ids))
-               AND w.valid_from <= until_date
-               AND (w.valid_until IS NULL OR w.valid_until >= from_date)
-               AND extract(isodow FROM g.day) = w.weekday) b
+      FROM blocks b
+      JOIN instants i_start ON i_start.zone = b.time_zone AND i_start.local_time = b.local_start
+      JOIN instants i_end ON i_end.zone = b.time_zone AND i_end.local_time = b.local_end
      CROSS JOIN LATERAL pg_catalog.generate_series(
-               b.block_start,
-               b.block_end - pg_catalog.make_interval(mins => b.slot_minutes),
+               i_start.instant,
+               i_end.instant - pg_catalog.make_interval(mins => b.slot_minutes),
                pg_catalog.make_interval(mins => b.slot_minutes)) AS s(start_time)
 $$;
 COMMENT ON FUNCTION medreserve.template_slots(integer[], date, date) IS
@@ -957,6 +968,10 @@ BEGIN
                         WHERE (o.doctor_id = t.doctor_id OR o.doctor_id IS NULL)
                           AND tstzrange(o.from_time, o.until_time)
                               && medreserve.slot_period(t.start_time, t.duration_minutes))
+       -- a slot of the doctor at the same start overlaps: the cheap test
+       -- (one hashed pass) first, the GiST probe only for what is left
+       AND NOT EXISTS (SELECT 1 FROM medreserve.slots e
+                        WHERE e.doctor_id = t.doctor_id AND e.start_time = t.start_time)
        AND NOT EXISTS (SELECT 1 FROM medreserve.slots e
                         WHERE e.doctor_id = t.doctor_id
                           AND medreserve.slot_period(e.start_time, e.duration_minutes)
@@ -1539,7 +1554,7 @@ $$;
  * The earliest free slots across the doctors that match, in one of two
  * index-driven ways, whichever reads fewer index entries:
  *  - many matching doctors (the usual case: a specialization): walk
- *    slots_start_time_idx in start order from from_time, keep the slots of
+ *    slots_start_time_id_idx in start order from from_time, keep the slots of
  *    matching doctors that are free, stop after max_results.  It reads about
  *    max_results / (share of matching doctors' slots) entries.
  *  - few matching doctors (n^2 <= all doctors): for each, the first
