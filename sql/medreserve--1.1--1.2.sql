@@ -1038,7 +1038,12 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('The block is %s to %s; slots last %s minutes.', starts, ends, slot_minutes);
     END IF;
-    IF NOT isfinite(valid_from) OR NOT isfinite(valid_until) OR valid_until < valid_from THEN
+    IF NOT isfinite(valid_from) OR NOT isfinite(valid_until) THEN
+        RAISE EXCEPTION 'valid_from and valid_until must be finite'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Leave valid_until NULL for a block without an end.';
+    END IF;
+    IF valid_until < valid_from THEN
         RAISE EXCEPTION 'valid_until must not be before valid_from'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -1546,6 +1551,54 @@ BEGIN
         'overdue_threshold_seconds', extract(epoch FROM threshold)::bigint,
         'metrics_available', metrics_available);
 END
+$$;
+
+/*
+ * medreserve_verify() as in section 1, plus the week's invariant: no free
+ * generated slot lies in time off (time off removes them, generation skips
+ * the period, and the two serialise).  Hand-made slots are the clinic's
+ * own decision and are not checked.
+ */
+CREATE OR REPLACE FUNCTION @extschema@.medreserve_verify(
+    OUT problem text, OUT booking_id integer, OUT slot_id integer)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- a live booking covers at least its first slot
+    SELECT 'live booking without its slots', b.id, b.slot_id
+      FROM medreserve.bookings b
+     WHERE medreserve.booking_is_live(b.status, b.expires_at)
+       AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
+                        WHERE bs.booking_id = b.id AND bs.slot_id = b.slot_id)
+    UNION ALL
+    -- only live bookings, and holds that lapsed but are not yet settled, cover slots
+    SELECT 'slot covered by a booking that is over', b.id, bs.slot_id
+      FROM medreserve.booking_slots bs
+      JOIN medreserve.bookings b ON b.id = bs.booking_id
+     WHERE b.status NOT IN ('PENDING', 'CONFIRMED')
+    UNION ALL
+    -- a booking's slots belong to one doctor
+    SELECT 'booking covers slots of several doctors', bs.booking_id, min(bs.slot_id)
+      FROM medreserve.booking_slots bs
+      JOIN medreserve.slots s ON s.id = bs.slot_id
+     GROUP BY bs.booking_id
+    HAVING count(DISTINCT s.doctor_id) > 1
+    UNION ALL
+    -- (issue 12) no free generated future slot in time off
+    SELECT 'free generated slot in time off', NULL::integer, s.id
+      FROM medreserve.slots s
+     WHERE s.generated AND s.start_time > now()
+       AND EXISTS (SELECT 1 FROM medreserve.time_off o
+                    WHERE (o.doctor_id = s.doctor_id OR o.doctor_id IS NULL)
+                      AND tstzrange(o.from_time, o.until_time)
+                          && medreserve.slot_period(s.start_time, s.duration_minutes))
+       AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
+                         JOIN medreserve.bookings b ON b.id = bs.booking_id
+                        WHERE bs.slot_id = s.id
+                          AND medreserve.booking_is_live(b.status, b.expires_at))
+    ORDER BY 2, 3
 $$;
 
 /* --- 3.9 API: search across doctors ---------------------------------------- */

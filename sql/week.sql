@@ -49,6 +49,8 @@ SELECT id FROM medreserve_set_working_hours(1, 1, '09:00', '09:10', 15);
 \echo :LAST_ERROR_SQLSTATE
 SELECT id FROM medreserve_set_working_hours(1, 1, '09:00', '12:00', 15, '2099-03-02', '2099-03-01');
 \echo :LAST_ERROR_SQLSTATE
+SELECT id FROM medreserve_set_working_hours(1, 1, '09:00', '12:00', 15, 'infinity');
+\echo :LAST_ERROR_SQLSTATE
 SELECT id FROM medreserve_set_working_hours(4242, 1, '09:00', '12:00');
 \echo :LAST_ERROR_SQLSTATE
 
@@ -283,3 +285,11 @@ FROM medreserve_health() AS h;
 
 -- the tables are consistent after all this
 SELECT * FROM medreserve_verify();
+-- a free generated slot slipped into time off behind the API's back is found
+INSERT INTO medreserve.time_off (doctor_id, from_time, until_time)
+SELECT doctor_id, start_time, start_time + interval '1 minute' FROM medreserve.slots
+ WHERE doctor_id = 3 AND generated ORDER BY start_time DESC LIMIT 1;
+SELECT problem, booking_id, slot_id = (SELECT max(id) FROM medreserve.slots WHERE doctor_id = 3 AND generated
+                                        AND start_time = (SELECT max(start_time) FROM medreserve.slots WHERE doctor_id = 3))
+       AS the_slot
+FROM medreserve_verify();
