@@ -699,33 +699,19 @@ AS $$
 DECLARE
     doctor medreserve.doctors;
 BEGIN
-    PERFORM medreserve.require_writable('add doctors');
-    IF name IS NULL THEN
-        RAISE EXCEPTION 'name must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    name := btrim(name);
-    specialization := nullif(btrim(specialization), '');
-    IF name = '' THEN
-        RAISE EXCEPTION 'name must not be blank' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF name ~ '[[:cntrl:]]' OR specialization ~ '[[:cntrl:]]' THEN
-        RAISE EXCEPTION 'name and specialization must not contain control characters'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF char_length(name) > 200 OR char_length(specialization) > 200 THEN
-        RAISE EXCEPTION 'name and specialization must not be longer than 200 characters'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    -- the zone is checked by the table's trigger, the one definition of a valid zone
+    PERFORM medreserve.require_writable('medreserve_add_doctor()');
+    -- names follow the one name rule; the zone is checked by the table's
+    -- trigger, the one definition of a valid zone
     INSERT INTO medreserve.doctors (name, specialization, time_zone)
-    VALUES (name, specialization,
+    VALUES (medreserve.clean_name(name, 'name'),
+            medreserve.clean_name(specialization, 'specialization', true),
             COALESCE(NULLIF(btrim(time_zone), ''), medreserve.default_time_zone()))
     RETURNING * INTO doctor;
     RETURN doctor;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.medreserve_add_doctor(text, text, text) IS
-'Add a doctor working in time_zone (default: medreserve.default_time_zone); returns the new row; 22023 for an unknown zone';
+'Add a doctor working in time_zone (default: medreserve.default_time_zone); names follow medreserve.clean_name(); returns the new row; 22023 for an unknown zone';
 
 /* --- 3.2 Wall-clock arithmetic --------------------------------------------- */
 
@@ -1014,7 +1000,7 @@ DECLARE
     block medreserve.working_hours;
     overlap_detail text;
 BEGIN
-    PERFORM medreserve.require_writable('set working hours');
+    PERFORM medreserve.require_writable('medreserve_set_working_hours()');
     IF doctor_id IS NULL OR weekday IS NULL OR starts IS NULL OR ends IS NULL
        OR slot_minutes IS NULL OR valid_from IS NULL THEN
         RAISE EXCEPTION 'doctor_id, weekday, starts, ends, slot_minutes and valid_from must not be null'
@@ -1078,7 +1064,7 @@ AS $$
 DECLARE
     removed integer;
 BEGIN
-    PERFORM medreserve.require_writable('clear working hours');
+    PERFORM medreserve.require_writable('medreserve_clear_working_hours()');
     IF doctor_id IS NULL THEN
         RAISE EXCEPTION 'doctor_id must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -1190,7 +1176,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM medreserve.require_writable('remove slots');
+    PERFORM medreserve.require_writable('medreserve_remove_slots()');
     IF doctor_id IS NULL THEN
         RAISE EXCEPTION 'doctor_id must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -1220,7 +1206,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM medreserve.require_writable('add time off');
+    PERFORM medreserve.require_writable('medreserve_add_time_off()');
     PERFORM medreserve.check_period(from_time, until_time);
     reason := nullif(btrim(reason), '');
     IF reason ~ '[[:cntrl:]]' OR char_length(reason) > 200 THEN
@@ -1261,7 +1247,7 @@ AS $$
 DECLARE
     removed medreserve.time_off;
 BEGIN
-    PERFORM medreserve.require_writable('remove time off');
+    PERFORM medreserve.require_writable('medreserve_remove_time_off()');
     IF time_off_id IS NULL THEN
         RAISE EXCEPTION 'time_off_id must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -1311,76 +1297,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.medreserve_list_time_off(integer, timestamptz, timestamptz) IS
 'Time off overlapping [from_time, until_time): of one doctor plus clinic-wide closures, or all when doctor_id is NULL';
 
-/*
- * TEMPORARY until section 1 (issue 9 §4) lands on main: the per-database
- * pg_cron job helpers under the names section 1 will define.  Created only
- * when section 1 has not created them; delete this block at the merge.
- */
-DO $do$
-BEGIN
-    IF to_regprocedure('medreserve.schedule_job(text,text,text)') IS NOT NULL THEN
-        RETURN;
-    END IF;
-    CREATE FUNCTION medreserve.schedule_job(kind text, schedule text, command text)
-    RETURNS bigint
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog, pg_temp
-    AS $fn$
-    BEGIN
-        PERFORM medreserve.require_pg_cron();
-        RETURN cron.schedule_in_database(format('medreserve-%s:%s', kind, current_database()),
-                                         schedule, command, current_database());
-    END
-    $fn$;
-    COMMENT ON FUNCTION medreserve.schedule_job(text, text, text) IS
-    'Internal: create or replace this database''s pg_cron job medreserve-<kind>:<database>';
-
-    CREATE FUNCTION medreserve.unschedule_job(kind text)
-    RETURNS boolean
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog, pg_temp
-    AS $fn$
-    DECLARE
-        job_name text := format('medreserve-%s:%s', kind, current_database());
-    BEGIN
-        PERFORM medreserve.require_pg_cron();
-        IF NOT EXISTS (SELECT 1 FROM cron.job WHERE jobname = job_name AND username = current_user) THEN
-            RETURN false;
-        END IF;
-        RETURN cron.unschedule(job_name);
-    END
-    $fn$;
-    COMMENT ON FUNCTION medreserve.unschedule_job(text) IS
-    'Internal: remove this database''s pg_cron job medreserve-<kind>:<database>; false when there was none';
-
-    CREATE FUNCTION medreserve.job_health(kind text)
-    RETURNS jsonb
-    LANGUAGE plpgsql STABLE
-    SET search_path = pg_catalog, pg_temp
-    AS $fn$
-    DECLARE
-        job jsonb;
-    BEGIN
-        IF to_regclass('cron.job') IS NOT NULL THEN
-            SELECT jsonb_build_object(
-                       'scheduled', true, 'job_id', j.jobid, 'schedule', j.schedule, 'active', j.active,
-                       'last_run_at', r.start_time, 'last_run_status', r.status)
-              INTO job
-              FROM cron.job j
-              LEFT JOIN LATERAL (SELECT d.start_time, d.status FROM cron.job_run_details d
-                                  WHERE d.jobid = j.jobid ORDER BY d.runid DESC LIMIT 1) r ON true
-             WHERE j.jobname = format('medreserve-%s:%s', kind, current_database())
-             ORDER BY j.jobid LIMIT 1;
-        END IF;
-        RETURN coalesce(job, jsonb_build_object('scheduled', false,
-                                                'pg_cron_installed', to_regclass('cron.job') IS NOT NULL));
-    END
-    $fn$;
-    COMMENT ON FUNCTION medreserve.job_health(text) IS
-    'Internal: this database''s pg_cron job medreserve-<kind>:<database> and its last run, as jsonb';
-END
-$do$;
-
 /* --- 3.8 API: generation and its pg_cron job ------------------------------ */
 
 CREATE FUNCTION @extschema@.medreserve_generate_slots(
@@ -1393,7 +1309,7 @@ AS $$
 DECLARE
     created bigint;
 BEGIN
-    PERFORM medreserve.require_writable('generate slots');
+    PERFORM medreserve.require_writable('medreserve_generate_slots()');
     IF until_date IS NULL THEN
         RAISE EXCEPTION 'until_date must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -1479,12 +1395,13 @@ COMMENT ON FUNCTION medreserve.generation_health() IS
 
 
 /*
- * medreserve_health() as in 1.0, plus the generation: its job, and a
- * horizon that has fallen behind (degraded) or a failed last run (error).
+ * medreserve_health() as section 1 defines it, plus the generation: its
+ * job, and a horizon that has fallen behind (degraded) or a failed last run
+ * (error).  Section 1's body is repeated here whole; keep the two in step.
  */
 CREATE OR REPLACE FUNCTION @extschema@.medreserve_health()
 RETURNS jsonb
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1492,32 +1409,23 @@ DECLARE
     threshold interval := coalesce(current_setting('medreserve.health_overdue_threshold', true), '5min')::interval;
     overdue_count bigint;
     oldest_expiry timestamptz;
-    job jsonb;
+    job jsonb := medreserve.job_health('expire');
     generation jsonb := medreserve.generation_health();
+    sweep medreserve.sweep_status;
     problems text[] := '{}';
     health_status text := 'ok';
     metrics_available boolean;
 BEGIN
     SELECT count(*), min(b.expires_at) INTO overdue_count, oldest_expiry
-      FROM medreserve.bookings b WHERE b.status = 'PENDING' AND b.expires_at <= now();
-
-    IF to_regclass('cron.job') IS NOT NULL THEN
-        SELECT jsonb_build_object(
-                   'scheduled', true, 'job_id', j.jobid, 'schedule', j.schedule, 'active', j.active,
-                   'last_run_at', r.start_time, 'last_run_status', r.status)
-          INTO job
-          FROM cron.job j
-          LEFT JOIN LATERAL (SELECT d.start_time, d.status FROM cron.job_run_details d
-                              WHERE d.jobid = j.jobid ORDER BY d.runid DESC LIMIT 1) r ON true
-         WHERE j.jobname = 'medreserve-expire'
-         ORDER BY j.jobid LIMIT 1;
-    END IF;
-    job := coalesce(job, jsonb_build_object('scheduled', false,
-                                            'pg_cron_installed', to_regclass('cron.job') IS NOT NULL));
+      FROM medreserve.bookings b WHERE medreserve.hold_has_lapsed(b.status, b.expires_at);
+    SELECT * INTO sweep FROM medreserve.sweep_status;
 
     IF job->>'last_run_status' = 'failed' THEN
         health_status := 'error';
         problems := problems || 'the last run of the expiry job failed'::text;
+    END IF;
+    IF (job->>'scheduled')::boolean IS FALSE THEN
+        problems := problems || 'no pg_cron job sweeps this database'::text;
     END IF;
     IF (job->>'active')::boolean IS FALSE THEN
         problems := problems || 'the expiry job is inactive'::text;
@@ -1526,6 +1434,7 @@ BEGIN
         problems := problems || format('a hold has been overdue for more than %s seconds',
                                        extract(epoch FROM threshold)::bigint);
     END IF;
+    -- issue 12: the generation job and the horizon
     IF generation->'job'->>'last_run_status' = 'failed' THEN
         health_status := 'error';
         problems := problems || 'the last run of the slot generation job failed'::text;
@@ -1543,15 +1452,22 @@ BEGIN
         'status', health_status,
         'problems', to_jsonb(problems),
         'version', (SELECT extversion FROM pg_extension WHERE extname = 'medreserve'),
+        'database', current_database(),
         'checked_at', now(),
         'expiry_job', job,
         'generation', generation - 'problems',
+        'last_sweep', jsonb_build_object(
+            'started_at', sweep.last_started_at, 'finished_at', sweep.last_finished_at,
+            'holds_expired', sweep.last_holds_expired,
+            'slots_released', sweep.last_slots_released, 'runs', sweep.runs),
         'overdue_holds', overdue_count,
         'oldest_overdue_hold_seconds', extract(epoch FROM now() - oldest_expiry)::bigint,
         'overdue_threshold_seconds', extract(epoch FROM threshold)::bigint,
         'metrics_available', metrics_available);
 END
 $$;
+COMMENT ON FUNCTION @extschema@.medreserve_health() IS
+'Health check as jsonb: status ok/degraded/error, problems, version, this database''s expiry job and its last run, the last sweep, overdue holds, metrics availability, and the slot generation (job, horizon reached)';
 
 /*
  * medreserve_verify() as in section 1, plus the week's invariant: no free

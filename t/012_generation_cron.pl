@@ -53,7 +53,8 @@ is( $node->safe_psql(
 
 ok( $node->poll_query_until(
 		'postgres', q{
-    SELECT h->>'status' = 'ok'
+    SELECT NOT (h->>'problems' ~ 'generation|horizon')
+       AND h->>'status' <> 'error'
        AND h->'generation'->'job'->>'last_run_status' = 'succeeded'
        AND (h->'generation'->>'generated_until')::date = CURRENT_DATE + 21
       FROM medreserve_health() AS h}),
