@@ -883,9 +883,10 @@ COMMENT ON FUNCTION medreserve.template_slots(integer[], date, date) IS
  * nothing).  With prune, first remove the doctors' free generated future
  * slots in that range that working hours or time off no longer call for.
  *
- * Locks: SHARE on working_hours and time_off, so a change to either waits
- * for the generation to commit (and then sees its slots), and generation
- * waits for a change in progress.  Concurrent generations do not conflict:
+ * Locks: SHARE on working_hours and time_off, so a change to either (whose
+ * functions take SHARE ROW EXCLUSIVE on both first) waits for the
+ * generation to commit (and then sees its slots), and generation waits for
+ * a change in progress.  Concurrent generations do not conflict:
  * the insert skips what another one made meanwhile (ON CONFLICT DO NOTHING
  * also covers the exclusion constraint).
  */
@@ -1037,6 +1038,10 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
     END IF;
+    -- writers of the week's tables take both, in this order, before writing:
+    -- they serialise among themselves and with generation (SHARE), so a
+    -- later regeneration never waits for a lock another writer holds
+    LOCK TABLE medreserve.working_hours, medreserve.time_off IN SHARE ROW EXCLUSIVE MODE;
     BEGIN
         INSERT INTO medreserve.working_hours
                (doctor_id, weekday, starts, ends, slot_minutes, valid_from, valid_until)
@@ -1076,6 +1081,10 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
     END IF;
+    -- writers of the week's tables take both, in this order, before writing:
+    -- they serialise among themselves and with generation (SHARE), so a
+    -- later regeneration never waits for a lock another writer holds
+    LOCK TABLE medreserve.working_hours, medreserve.time_off IN SHARE ROW EXCLUSIVE MODE;
     DELETE FROM medreserve.working_hours w
      WHERE w.doctor_id = medreserve_clear_working_hours.doctor_id
        AND (medreserve_clear_working_hours.weekday IS NULL OR w.weekday = medreserve_clear_working_hours.weekday);
@@ -1219,7 +1228,11 @@ BEGIN
             RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
         END IF;
     END IF;
-    -- first the time off (it waits for a generation in progress), then the slots
+    -- writers of the week's tables take both, in this order, before writing:
+    -- they serialise among themselves and with generation (SHARE), so a
+    -- later regeneration never waits for a lock another writer holds
+    LOCK TABLE medreserve.working_hours, medreserve.time_off IN SHARE ROW EXCLUSIVE MODE;
+    -- first the time off, then the slots
     INSERT INTO medreserve.time_off (doctor_id, from_time, until_time, reason)
     VALUES (doctor_id, from_time, until_time, reason);
     PERFORM medreserve.clear_period(doctor_id, from_time, until_time);
@@ -1251,6 +1264,10 @@ BEGIN
     IF time_off_id IS NULL THEN
         RAISE EXCEPTION 'time_off_id must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- writers of the week's tables take both, in this order, before writing:
+    -- they serialise among themselves and with generation (SHARE), so a
+    -- later regeneration never waits for a lock another writer holds
+    LOCK TABLE medreserve.working_hours, medreserve.time_off IN SHARE ROW EXCLUSIVE MODE;
     DELETE FROM medreserve.time_off o WHERE o.id = time_off_id RETURNING * INTO removed;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'time off % does not exist', time_off_id USING ERRCODE = 'PT404';
