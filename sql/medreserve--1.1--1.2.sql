@@ -94,6 +94,19 @@ AS $$
       JOIN medreserve.slots s ON s.id = bs.slot_id
      GROUP BY bs.booking_id
     HAVING count(DISTINCT s.doctor_id) > 1
+    UNION ALL
+    -- (issue 12) no free generated future slot in time off
+    SELECT 'free generated slot in time off', NULL::integer, s.id
+      FROM medreserve.slots s
+     WHERE s.generated AND s.start_time > now()
+       AND EXISTS (SELECT 1 FROM medreserve.time_off o
+                    WHERE (o.doctor_id = s.doctor_id OR o.doctor_id IS NULL)
+                      AND tstzrange(o.from_time, o.until_time)
+                          && medreserve.slot_period(s.start_time, s.duration_minutes))
+       AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
+                         JOIN medreserve.bookings b ON b.id = bs.booking_id
+                        WHERE bs.slot_id = s.id
+                          AND medreserve.booking_is_live(b.status, b.expires_at))
     ORDER BY 2, 3
 $$;
 COMMENT ON FUNCTION @extschema@.medreserve_verify() IS
@@ -567,6 +580,7 @@ DECLARE
     overdue_count bigint;
     oldest_expiry timestamptz;
     job jsonb := medreserve.job_health('expire');
+    generation jsonb := medreserve.generation_health();    -- section 3 (issue 12)
     sweep medreserve.sweep_status;
     problems text[] := '{}';
     health_status text := 'ok';
@@ -590,6 +604,15 @@ BEGIN
         problems := problems || format('a hold has been overdue for more than %s seconds',
                                        extract(epoch FROM threshold)::bigint);
     END IF;
+    -- the slot generation job and the horizon (issue 12)
+    IF generation->'job'->>'last_run_status' = 'failed' THEN
+        health_status := 'error';
+        problems := problems || 'the last run of the slot generation job failed'::text;
+    END IF;
+    IF (generation->'job'->>'active')::boolean IS FALSE THEN
+        problems := problems || 'the slot generation job is inactive'::text;
+    END IF;
+    problems := problems || ARRAY(SELECT jsonb_array_elements_text(generation->'problems'));
     IF health_status = 'ok' AND cardinality(problems) > 0 THEN
         health_status := 'degraded';
     END IF;
@@ -602,6 +625,7 @@ BEGIN
         'database', current_database(),
         'checked_at', now(),
         'expiry_job', job,
+        'generation', generation - 'problems',
         'last_sweep', jsonb_build_object(
             'started_at', sweep.last_started_at, 'finished_at', sweep.last_finished_at,
             'holds_expired', sweep.last_holds_expired,
@@ -613,7 +637,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.medreserve_health() IS
-'Health check as jsonb: status ok/degraded/error, problems, version, this database''s expiry job and its last run, the last sweep, overdue holds, metrics availability';
+'Health check as jsonb: status ok/degraded/error, problems, version, this database''s expiry job and its last run, the last sweep, overdue holds, metrics availability, the slot generation (job, horizon reached)';
 
 -- end of section 1
 
@@ -1410,129 +1434,6 @@ $$;
 COMMENT ON FUNCTION medreserve.generation_health() IS
 'Internal: the generation job and horizon as jsonb, with problems (for medreserve_health)';
 
-
-/*
- * medreserve_health() as section 1 defines it, plus the generation: its
- * job, and a horizon that has fallen behind (degraded) or a failed last run
- * (error).  Section 1's body is repeated here whole; keep the two in step.
- */
-CREATE OR REPLACE FUNCTION @extschema@.medreserve_health()
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    threshold interval := coalesce(current_setting('medreserve.health_overdue_threshold', true), '5min')::interval;
-    overdue_count bigint;
-    oldest_expiry timestamptz;
-    job jsonb := medreserve.job_health('expire');
-    generation jsonb := medreserve.generation_health();
-    sweep medreserve.sweep_status;
-    problems text[] := '{}';
-    health_status text := 'ok';
-    metrics_available boolean;
-BEGIN
-    SELECT count(*), min(b.expires_at) INTO overdue_count, oldest_expiry
-      FROM medreserve.bookings b WHERE medreserve.hold_has_lapsed(b.status, b.expires_at);
-    SELECT * INTO sweep FROM medreserve.sweep_status;
-
-    IF job->>'last_run_status' = 'failed' THEN
-        health_status := 'error';
-        problems := problems || 'the last run of the expiry job failed'::text;
-    END IF;
-    IF (job->>'scheduled')::boolean IS FALSE THEN
-        problems := problems || 'no pg_cron job sweeps this database'::text;
-    END IF;
-    IF (job->>'active')::boolean IS FALSE THEN
-        problems := problems || 'the expiry job is inactive'::text;
-    END IF;
-    IF now() - oldest_expiry > threshold THEN
-        problems := problems || format('a hold has been overdue for more than %s seconds',
-                                       extract(epoch FROM threshold)::bigint);
-    END IF;
-    -- issue 12: the generation job and the horizon
-    IF generation->'job'->>'last_run_status' = 'failed' THEN
-        health_status := 'error';
-        problems := problems || 'the last run of the slot generation job failed'::text;
-    END IF;
-    IF (generation->'job'->>'active')::boolean IS FALSE THEN
-        problems := problems || 'the slot generation job is inactive'::text;
-    END IF;
-    problems := problems || ARRAY(SELECT jsonb_array_elements_text(generation->'problems'));
-    IF health_status = 'ok' AND cardinality(problems) > 0 THEN
-        health_status := 'degraded';
-    END IF;
-    metrics_available := EXISTS (SELECT 1 FROM @extschema@.medreserve_counters());
-
-    RETURN jsonb_build_object(
-        'status', health_status,
-        'problems', to_jsonb(problems),
-        'version', (SELECT extversion FROM pg_extension WHERE extname = 'medreserve'),
-        'database', current_database(),
-        'checked_at', now(),
-        'expiry_job', job,
-        'generation', generation - 'problems',
-        'last_sweep', jsonb_build_object(
-            'started_at', sweep.last_started_at, 'finished_at', sweep.last_finished_at,
-            'holds_expired', sweep.last_holds_expired,
-            'slots_released', sweep.last_slots_released, 'runs', sweep.runs),
-        'overdue_holds', overdue_count,
-        'oldest_overdue_hold_seconds', extract(epoch FROM now() - oldest_expiry)::bigint,
-        'overdue_threshold_seconds', extract(epoch FROM threshold)::bigint,
-        'metrics_available', metrics_available);
-END
-$$;
-COMMENT ON FUNCTION @extschema@.medreserve_health() IS
-'Health check as jsonb: status ok/degraded/error, problems, version, this database''s expiry job and its last run, the last sweep, overdue holds, metrics availability, and the slot generation (job, horizon reached)';
-
-/*
- * medreserve_verify() as in section 1, plus the week's invariant: no free
- * generated slot lies in time off (time off removes them, generation skips
- * the period, and the two serialise).  Hand-made slots are the clinic's
- * own decision and are not checked.
- */
-CREATE OR REPLACE FUNCTION @extschema@.medreserve_verify(
-    OUT problem text, OUT booking_id integer, OUT slot_id integer)
-RETURNS SETOF record
-LANGUAGE sql STABLE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    -- a live booking covers at least its first slot
-    SELECT 'live booking without its slots', b.id, b.slot_id
-      FROM medreserve.bookings b
-     WHERE medreserve.booking_is_live(b.status, b.expires_at)
-       AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
-                        WHERE bs.booking_id = b.id AND bs.slot_id = b.slot_id)
-    UNION ALL
-    -- only live bookings, and holds that lapsed but are not yet settled, cover slots
-    SELECT 'slot covered by a booking that is over', b.id, bs.slot_id
-      FROM medreserve.booking_slots bs
-      JOIN medreserve.bookings b ON b.id = bs.booking_id
-     WHERE b.status NOT IN ('PENDING', 'CONFIRMED')
-    UNION ALL
-    -- a booking's slots belong to one doctor
-    SELECT 'booking covers slots of several doctors', bs.booking_id, min(bs.slot_id)
-      FROM medreserve.booking_slots bs
-      JOIN medreserve.slots s ON s.id = bs.slot_id
-     GROUP BY bs.booking_id
-    HAVING count(DISTINCT s.doctor_id) > 1
-    UNION ALL
-    -- (issue 12) no free generated future slot in time off
-    SELECT 'free generated slot in time off', NULL::integer, s.id
-      FROM medreserve.slots s
-     WHERE s.generated AND s.start_time > now()
-       AND EXISTS (SELECT 1 FROM medreserve.time_off o
-                    WHERE (o.doctor_id = s.doctor_id OR o.doctor_id IS NULL)
-                      AND tstzrange(o.from_time, o.until_time)
-                          && medreserve.slot_period(s.start_time, s.duration_minutes))
-       AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
-                         JOIN medreserve.bookings b ON b.id = bs.booking_id
-                        WHERE bs.slot_id = s.id
-                          AND medreserve.booking_is_live(b.status, b.expires_at))
-    ORDER BY 2, 3
-$$;
 
 /* --- 3.9 API: search across doctors ---------------------------------------- */
 
