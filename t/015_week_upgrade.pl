@@ -17,7 +17,10 @@ $node->safe_psql('postgres', q{
     -- tomorrow 10:00-11:00 Lisbon time by hand, 20-minute slots; the first is booked
     SELECT count(*) FROM medreserve_add_slots(1, (CURRENT_DATE + 1 + time '10:00') AT TIME ZONE 'Europe/Lisbon',
                                               (CURRENT_DATE + 1 + time '10:40') AT TIME ZONE 'Europe/Lisbon', 20);
-    SELECT medreserve_book(1, 'Ann Lee');
+    -- (written as a 1.0 installation holds it: the 1.2 library books only
+    -- once the schema is updated)
+    INSERT INTO medreserve.bookings (slot_id, patient_name, status) VALUES (1, 'Ann Lee', 'CONFIRMED');
+    INSERT INTO medreserve.booking_slots (booking_id, slot_id) VALUES (1, 1);
 });
 $node->safe_psql('postgres', q{
     SET timezone = 'Europe/Lisbon';
