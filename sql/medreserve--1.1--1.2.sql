@@ -94,6 +94,19 @@ AS $$
       JOIN medreserve.slots s ON s.id = bs.slot_id
      GROUP BY bs.booking_id
     HAVING count(DISTINCT s.doctor_id) > 1
+    UNION ALL
+    -- (issue 12) no free generated future slot in time off
+    SELECT 'free generated slot in time off', NULL::integer, s.id
+      FROM medreserve.slots s
+     WHERE s.generated AND s.start_time > now()
+       AND EXISTS (SELECT 1 FROM medreserve.time_off o
+                    WHERE (o.doctor_id = s.doctor_id OR o.doctor_id IS NULL)
+                      AND tstzrange(o.from_time, o.until_time)
+                          && medreserve.slot_period(s.start_time, s.duration_minutes))
+       AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
+                         JOIN medreserve.bookings b ON b.id = bs.booking_id
+                        WHERE bs.slot_id = s.id
+                          AND medreserve.booking_is_live(b.status, b.expires_at))
     ORDER BY 2, 3
 $$;
 COMMENT ON FUNCTION @extschema@.medreserve_verify() IS
@@ -567,6 +580,7 @@ DECLARE
     overdue_count bigint;
     oldest_expiry timestamptz;
     job jsonb := medreserve.job_health('expire');
+    generation jsonb := medreserve.generation_health();    -- section 3 (issue 12)
     sweep medreserve.sweep_status;
     problems text[] := '{}';
     health_status text := 'ok';
@@ -590,6 +604,15 @@ BEGIN
         problems := problems || format('a hold has been overdue for more than %s seconds',
                                        extract(epoch FROM threshold)::bigint);
     END IF;
+    -- the slot generation job and the horizon (issue 12)
+    IF generation->'job'->>'last_run_status' = 'failed' THEN
+        health_status := 'error';
+        problems := problems || 'the last run of the slot generation job failed'::text;
+    END IF;
+    IF (generation->'job'->>'active')::boolean IS FALSE THEN
+        problems := problems || 'the slot generation job is inactive'::text;
+    END IF;
+    problems := problems || ARRAY(SELECT jsonb_array_elements_text(generation->'problems'));
     IF health_status = 'ok' AND cardinality(problems) > 0 THEN
         health_status := 'degraded';
     END IF;
@@ -602,6 +625,7 @@ BEGIN
         'database', current_database(),
         'checked_at', now(),
         'expiry_job', job,
+        'generation', generation - 'problems',
         'last_sweep', jsonb_build_object(
             'started_at', sweep.last_started_at, 'finished_at', sweep.last_finished_at,
             'holds_expired', sweep.last_holds_expired,
@@ -613,7 +637,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.medreserve_health() IS
-'Health check as jsonb: status ok/degraded/error, problems, version, this database''s expiry job and its last run, the last sweep, overdue holds, metrics availability';
+'Health check as jsonb: status ok/degraded/error, problems, version, this database''s expiry job and its last run, the last sweep, overdue holds, metrics availability, the slot generation (job, horizon reached)';
 
 -- end of section 1
 
@@ -629,6 +653,883 @@ COMMENT ON FUNCTION @extschema@.medreserve_health() IS
  * 3. A clinic's week: time zones, working hours, time off, generation,
  *    search across doctors.
  * ====================================================================== */
+
+/* --- 3.1 Time zones ------------------------------------------------------ */
+
+/*
+ * The zone of a doctor added without one: medreserve.default_time_zone, or
+ * the session's TimeZone when that is empty.
+ */
+CREATE FUNCTION medreserve.default_time_zone()
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN COALESCE(NULLIF(pg_catalog.btrim(pg_catalog.current_setting('medreserve.default_time_zone')), ''),
+                pg_catalog.current_setting('TimeZone'));
+COMMENT ON FUNCTION medreserve.default_time_zone() IS
+'Internal: medreserve.default_time_zone, or the session''s TimeZone when that setting is empty';
+
+ALTER TABLE medreserve.doctors ADD COLUMN time_zone text;
+-- doctors of 1.0/1.1 worked in the server's time: keep them there
+UPDATE medreserve.doctors SET time_zone = medreserve.default_time_zone();
+ALTER TABLE medreserve.doctors
+    ALTER COLUMN time_zone SET NOT NULL,
+    ALTER COLUMN time_zone SET DEFAULT medreserve.default_time_zone();
+COMMENT ON COLUMN medreserve.doctors.time_zone IS
+'IANA zone (a name in pg_timezone_names) in which the doctor''s working hours are read';
+
+/*
+ * The one definition of a valid doctor's zone: a name listed in
+ * pg_timezone_names (which rejects POSIX strings such as 'UTC+3' that
+ * TimeZone would take).  A statement-level trigger, so that listing the
+ * zones (tens of milliseconds) happens once per statement, not per row.
+ */
+CREATE FUNCTION medreserve.check_doctor_time_zones()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    bad_zone text;
+BEGIN
+    SELECT n.time_zone INTO bad_zone
+      FROM new_doctors n
+     WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names z WHERE z.name = n.time_zone)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'time zone "%" is not known', bad_zone
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use a name from pg_timezone_names, such as Europe/Berlin.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION medreserve.check_doctor_time_zones() IS
+'Trigger: refuse (22023) a doctor whose time zone is not a name in pg_timezone_names';
+CREATE TRIGGER doctors_check_time_zone_insert AFTER INSERT ON medreserve.doctors
+    REFERENCING NEW TABLE AS new_doctors
+    FOR EACH STATEMENT EXECUTE FUNCTION medreserve.check_doctor_time_zones();
+CREATE TRIGGER doctors_check_time_zone_update AFTER UPDATE ON medreserve.doctors
+    REFERENCING NEW TABLE AS new_doctors
+    FOR EACH STATEMENT EXECUTE FUNCTION medreserve.check_doctor_time_zones();
+
+DROP FUNCTION @extschema@.medreserve_add_doctor(text, text);
+CREATE FUNCTION @extschema@.medreserve_add_doctor(name text, specialization text DEFAULT NULL,
+                                                  time_zone text DEFAULT NULL)
+RETURNS medreserve.doctors
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    doctor medreserve.doctors;
+BEGIN
+    PERFORM medreserve.require_writable('medreserve_add_doctor()');
+    -- names follow the one name rule; the zone is checked by the table's
+    -- trigger, the one definition of a valid zone
+    INSERT INTO medreserve.doctors (name, specialization, time_zone)
+    VALUES (medreserve.clean_name(name, 'name'),
+            medreserve.clean_name(specialization, 'specialization', true),
+            COALESCE(NULLIF(btrim(time_zone), ''), medreserve.default_time_zone()))
+    RETURNING * INTO doctor;
+    RETURN doctor;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_add_doctor(text, text, text) IS
+'Add a doctor working in time_zone (default: medreserve.default_time_zone); names follow medreserve.clean_name(); returns the new row; 22023 for an unknown zone';
+
+/* --- 3.2 Wall-clock arithmetic --------------------------------------------- */
+
+/*
+ * The instant of a local wall-clock time in a zone.  A time in the hour
+ * skipped at spring-forward does not exist: it is read as the first valid
+ * instant after it (the moment of the change).  A time in the repeated hour
+ * at fall-back is read as standard time (the later instant), as PostgreSQL
+ * does.  Zone changes happen on whole minutes, so the search for the end of
+ * a gap steps by minutes; it runs only for the rare times inside a gap.
+ */
+CREATE FUNCTION medreserve.local_instant(local_time timestamp, zone text)
+RETURNS timestamptz
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+RETURN CASE
+    WHEN pg_catalog.timezone(zone, pg_catalog.timezone(zone, local_time)) = local_time
+    THEN pg_catalog.timezone(zone, local_time)
+    ELSE (SELECT pg_catalog.timezone(zone, c)
+            FROM pg_catalog.generate_series(pg_catalog.date_trunc('minute', local_time) + interval '1 minute',
+                                            local_time + interval '1 day', interval '1 minute') AS c
+           WHERE pg_catalog.timezone(zone, pg_catalog.timezone(zone, c)) = c
+           ORDER BY c LIMIT 1)
+END;
+COMMENT ON FUNCTION medreserve.local_instant(timestamp, text) IS
+'Internal: the instant of a wall-clock time in a zone; a skipped time is the first valid instant after it, a repeated one is standard time';
+
+/*
+ * The period a slot occupies.  Inlined, so it is the very expression of the
+ * slots_no_overlap constraint and its GiST index serves overlap searches
+ * (hence not STRICT: tstzrange() is not, and a STRICT wrapper of it is not inlined).
+ */
+CREATE FUNCTION medreserve.slot_period(start_time timestamptz, duration_minutes integer)
+RETURNS tstzrange
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN pg_catalog.tstzrange(start_time, medreserve.slot_end(start_time, duration_minutes));
+COMMENT ON FUNCTION medreserve.slot_period(timestamptz, integer) IS
+'The half-open period a slot occupies (the expression of the slots_no_overlap constraint)';
+
+/* --- 3.3 Working hours ------------------------------------------------------ */
+
+CREATE TYPE medreserve.time_range AS RANGE (subtype = time);
+COMMENT ON TYPE medreserve.time_range IS 'A range of wall-clock times of day (working hours blocks)';
+-- (the type's constructor functions are documented too, for \df+ readers)
+COMMENT ON FUNCTION medreserve.time_range(time, time) IS 'Constructor of medreserve.time_range, [lower, upper)';
+COMMENT ON FUNCTION medreserve.time_range(time, time, text) IS 'Constructor of medreserve.time_range with explicit bounds';
+COMMENT ON FUNCTION medreserve.time_multirange() IS 'Constructor of an empty medreserve.time_multirange';
+COMMENT ON FUNCTION medreserve.time_multirange(medreserve.time_range) IS 'Constructor of medreserve.time_multirange from one range';
+COMMENT ON FUNCTION medreserve.time_multirange(medreserve.time_range[]) IS 'Constructor of medreserve.time_multirange from ranges';
+
+CREATE TABLE medreserve.working_hours (
+    id            serial PRIMARY KEY,
+    doctor_id     integer NOT NULL REFERENCES medreserve.doctors (id) ON DELETE CASCADE,
+    weekday       integer NOT NULL CHECK (weekday BETWEEN 1 AND 7),
+    starts        time NOT NULL,
+    ends          time NOT NULL,
+    slot_minutes  integer NOT NULL CHECK (slot_minutes BETWEEN 1 AND 1440),
+    valid_from    date NOT NULL,
+    valid_until   date,
+    created_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT working_hours_block_valid CHECK (ends > starts),
+    CONSTRAINT working_hours_validity_valid CHECK (valid_until >= valid_from),
+    -- blocks of one doctor and weekday do not overlap while both are valid
+    CONSTRAINT working_hours_no_overlap EXCLUDE USING gist (
+        doctor_id WITH =,
+        weekday WITH =,
+        medreserve.time_range(starts, ends) WITH &&,
+        pg_catalog.daterange(valid_from, valid_until, '[]') WITH &&)
+);
+COMMENT ON TABLE medreserve.working_hours IS
+'Weekly template of a doctor''s hours: on each ISO weekday (1 = Monday) from valid_from to valid_until (inclusive; NULL = open), the half-open block starts..ends in the doctor''s zone is tiled with slot_minutes slots';
+SELECT pg_catalog.pg_extension_config_dump('medreserve.working_hours', '');
+SELECT pg_catalog.pg_extension_config_dump('medreserve.working_hours_id_seq', '');
+
+ALTER TABLE medreserve.slots ADD COLUMN generated boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN medreserve.slots.generated IS
+'Made from working hours by generation (which may replace it while it is free); false for hand-made slots, which generation never touches';
+-- search across doctors walks slots in (start, id) order: many doctors
+-- start at the same time, and the id settles ties without a sort
+CREATE INDEX slots_start_time_id_idx ON medreserve.slots (start_time, id);
+
+/* --- 3.4 Time off and closures --------------------------------------------- */
+
+CREATE TABLE medreserve.time_off (
+    id          serial PRIMARY KEY,
+    doctor_id   integer REFERENCES medreserve.doctors (id) ON DELETE CASCADE,
+    from_time   timestamptz NOT NULL,
+    until_time  timestamptz NOT NULL,
+    reason      text CHECK (pg_catalog.char_length(reason) <= 200),
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT time_off_period_valid CHECK (until_time > from_time)
+);
+COMMENT ON TABLE medreserve.time_off IS
+'Periods [from_time, until_time) without slots: a doctor''s time off, or a closure of the whole clinic when doctor_id is NULL';
+CREATE INDEX time_off_period_idx ON medreserve.time_off
+    USING gist (pg_catalog.tstzrange(from_time, until_time));
+SELECT pg_catalog.pg_extension_config_dump('medreserve.time_off', '');
+SELECT pg_catalog.pg_extension_config_dump('medreserve.time_off_id_seq', '');
+
+/* --- 3.5 Generation ------------------------------------------------------- */
+
+/* When the last full generation ran and how far it reached (for health). */
+CREATE TABLE medreserve.generation_state (
+    singleton        boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    generated_until  date NOT NULL,
+    last_run_at      timestamptz NOT NULL,
+    last_created     bigint NOT NULL
+);
+COMMENT ON TABLE medreserve.generation_state IS
+'One row: the last run of medreserve_generate_slots(), the date it generated up to and how many slots it made';
+SELECT pg_catalog.pg_extension_config_dump('medreserve.generation_state', '');
+
+CREATE FUNCTION medreserve.slot_horizon()
+RETURNS interval
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN pg_catalog.current_setting('medreserve.slot_horizon')::interval;
+COMMENT ON FUNCTION medreserve.slot_horizon() IS
+'Internal: medreserve.slot_horizon as an interval (the setting''s check hook guarantees it parses)';
+
+/*
+ * The slots that working hours call for on the local dates from_date ..
+ * until_date (NULL doctor_ids: every doctor): each block is the real
+ * interval between its local start and end on that date in the doctor's
+ * zone, tiled back to back by elapsed time; a slot that would end after
+ * the block is not made.  Set-based: one row per block and date, then one
+ * per slot.
+ */
+CREATE FUNCTION medreserve.template_slots(doctor_ids integer[], from_date date, until_date date)
+RETURNS TABLE (doctor_id integer, start_time timestamptz, duration_minutes integer)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH blocks AS (
+        SELECT w.doctor_id, w.slot_minutes, d.time_zone,
+               g.day + w.starts AS local_start, g.day + w.ends AS local_end
+          FROM medreserve.working_hours w
+          JOIN medreserve.doctors d ON d.id = w.doctor_id
+         CROSS JOIN LATERAL (
+               SELECT t::date AS day
+                 FROM pg_catalog.generate_series(greatest(w.valid_from, from_date)::timestamp,
+                                                 least(w.valid_until, until_date)::timestamp,
+                                                 interval '1 day') AS t) g
+         WHERE (doctor_ids IS NULL OR w.doctor_id = ANY (doctor_ids))
+           AND w.valid_from <= until_date
+           AND (w.valid_until IS NULL OR w.valid_until >= from_date)
+           AND extract(isodow FROM g.day) = w.weekday),
+    -- each distinct wall-clock time of each zone is converted once: a
+    -- clinic has few zones and few block boundaries
+    instants AS (
+        SELECT u.zone, u.local_time, medreserve.local_instant(u.local_time, u.zone) AS instant
+          FROM (SELECT b.time_zone, b.local_start FROM blocks b
+                UNION
+                SELECT b.time_zone, b.local_end FROM blocks b) AS u(zone, local_time))
+    SELECT b.doctor_id, s.start_time, b.slot_minutes
+      FROM blocks b
+      JOIN instants i_start ON i_start.zone = b.time_zone AND i_start.local_time = b.local_start
+      JOIN instants i_end ON i_end.zone = b.time_zone AND i_end.local_time = b.local_end
+     CROSS JOIN LATERAL pg_catalog.generate_series(
+               i_start.instant,
+               i_end.instant - pg_catalog.make_interval(mins => b.slot_minutes),
+               pg_catalog.make_interval(mins => b.slot_minutes)) AS s(start_time)
+$$;
+COMMENT ON FUNCTION medreserve.template_slots(integer[], date, date) IS
+'Internal: the slots working hours call for on local dates from_date..until_date (DST-aware, half-open blocks)';
+
+/*
+ * Make the slots working hours call for, from from_date to until_date, for
+ * some doctors (NULL: all): future slots only, none in time off, none
+ * overlapping an existing slot (hand-made slots win; a second run makes
+ * nothing).  With prune, first remove the doctors' free generated future
+ * slots in that range that working hours or time off no longer call for.
+ *
+ * Locks: SHARE on working_hours and time_off, so a change to either (whose
+ * functions take SHARE ROW EXCLUSIVE on both first) waits for the
+ * generation to commit (and then sees its slots), and generation waits for
+ * a change in progress.  Concurrent generations do not conflict:
+ * the insert skips what another one made meanwhile (ON CONFLICT DO NOTHING
+ * also covers the exclusion constraint).
+ */
+CREATE FUNCTION medreserve.generate(doctor_ids integer[], from_date date, until_date date,
+                                    prune boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    created bigint;
+    gone_ids integer[];
+    kept_ids integer[];
+BEGIN
+    LOCK TABLE medreserve.working_hours, medreserve.time_off IN SHARE MODE;
+
+    IF prune THEN
+        -- lock the candidates first (bookings lock slots the same way), then
+        -- decide in a fresh snapshot which are free
+        PERFORM 1 FROM medreserve.slots s
+          JOIN medreserve.doctors d ON d.id = s.doctor_id
+         WHERE s.doctor_id = ANY (doctor_ids) AND s.generated AND s.start_time > now()
+           AND s.start_time < medreserve.local_instant((until_date + 1)::timestamp, d.time_zone)
+         ORDER BY s.id FOR UPDATE OF s;
+
+        -- one pass over the template: which free slots go, which booked ones no longer fit
+        WITH template AS MATERIALIZED (
+            SELECT * FROM medreserve.template_slots(doctor_ids, from_date, until_date)),
+        judged AS (
+            SELECT s.id, s.start_time,
+                   EXISTS (SELECT 1 FROM medreserve.booking_slots bs
+                             JOIN medreserve.bookings b ON b.id = bs.booking_id
+                            WHERE bs.slot_id = s.id
+                              AND medreserve.booking_is_live(b.status, b.expires_at)) AS booked,
+                   EXISTS (SELECT 1 FROM template t
+                            WHERE t.doctor_id = s.doctor_id AND t.start_time = s.start_time
+                              AND t.duration_minutes = s.duration_minutes) AS fits,
+                   EXISTS (SELECT 1 FROM medreserve.time_off o
+                            WHERE (o.doctor_id = s.doctor_id OR o.doctor_id IS NULL)
+                              AND tstzrange(o.from_time, o.until_time)
+                                  && medreserve.slot_period(s.start_time, s.duration_minutes)) AS closed
+              FROM medreserve.slots s
+              JOIN medreserve.doctors d ON d.id = s.doctor_id
+             WHERE s.doctor_id = ANY (doctor_ids) AND s.generated AND s.start_time > now()
+               AND s.start_time < medreserve.local_instant((until_date + 1)::timestamp, d.time_zone))
+        SELECT array_agg(j.id) FILTER (WHERE NOT j.booked AND (NOT j.fits OR j.closed)),
+               array_agg(j.id ORDER BY j.start_time) FILTER (WHERE j.booked AND NOT j.fits)
+          INTO gone_ids, kept_ids
+          FROM judged j;
+        -- they are locked: no booking can have taken one since
+        DELETE FROM medreserve.slots s WHERE s.id = ANY (gone_ids);
+
+        -- booked slots stay; say which no longer fit the working hours
+        IF kept_ids IS NOT NULL THEN
+            RAISE NOTICE '% booked slots no longer fit the working hours and were kept', cardinality(kept_ids)
+                USING DETAIL = format('Slot ids: %s.', array_to_string(kept_ids[1:20], ', ')),
+                      HINT = 'Cancel or move their bookings, then remove the slots with medreserve_remove_slots().';
+        END IF;
+    END IF;
+
+    INSERT INTO medreserve.slots (doctor_id, start_time, duration_minutes, generated)
+    SELECT t.doctor_id, t.start_time, t.duration_minutes, true
+      FROM medreserve.template_slots(doctor_ids, from_date, until_date) t
+     WHERE t.start_time > now()
+       AND NOT EXISTS (SELECT 1 FROM medreserve.time_off o
+                        WHERE (o.doctor_id = t.doctor_id OR o.doctor_id IS NULL)
+                          AND tstzrange(o.from_time, o.until_time)
+                              && medreserve.slot_period(t.start_time, t.duration_minutes))
+       -- a slot of the doctor at the same start overlaps: the cheap test
+       -- (one hashed pass) first, the GiST probe only for what is left
+       AND NOT EXISTS (SELECT 1 FROM medreserve.slots e
+                        WHERE e.doctor_id = t.doctor_id AND e.start_time = t.start_time)
+       AND NOT EXISTS (SELECT 1 FROM medreserve.slots e
+                        WHERE e.doctor_id = t.doctor_id
+                          AND medreserve.slot_period(e.start_time, e.duration_minutes)
+                              && medreserve.slot_period(t.start_time, t.duration_minutes))
+     ORDER BY t.doctor_id, t.start_time
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS created = ROW_COUNT;
+    RETURN created;
+END
+$$;
+COMMENT ON FUNCTION medreserve.generate(integer[], date, date, boolean) IS
+'Internal: make the slots working hours call for (skipping time off and existing slots); with prune, first remove free generated slots no longer called for';
+
+/*
+ * After a change to a doctor's working hours: the free generated slots up
+ * to the horizon follow the new template; booked ones stay (NOTICE).
+ */
+CREATE FUNCTION medreserve.regenerate(doctor_ids integer[])
+RETURNS bigint
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN medreserve.generate(doctor_ids, CURRENT_DATE - 1,
+                           (CURRENT_DATE + medreserve.slot_horizon())::date, true);
+COMMENT ON FUNCTION medreserve.regenerate(integer[]) IS
+'Internal: regenerate the free future slots of some doctors up to the horizon after their working hours changed';
+
+/* --- 3.6 API: working hours ------------------------------------------------- */
+
+CREATE FUNCTION @extschema@.medreserve_set_working_hours(
+    doctor_id integer, weekday integer, starts time, ends time,
+    slot_minutes integer DEFAULT 15,
+    valid_from date DEFAULT CURRENT_DATE,
+    valid_until date DEFAULT NULL)
+RETURNS medreserve.working_hours
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    block medreserve.working_hours;
+    overlap_detail text;
+BEGIN
+    PERFORM medreserve.require_writable('medreserve_set_working_hours()');
+    IF doctor_id IS NULL OR weekday IS NULL OR starts IS NULL OR ends IS NULL
+       OR slot_minutes IS NULL OR valid_from IS NULL THEN
+        RAISE EXCEPTION 'doctor_id, weekday, starts, ends, slot_minutes and valid_from must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF weekday NOT BETWEEN 1 AND 7 THEN
+        RAISE EXCEPTION 'weekday must be between 1 (Monday) and 7 (Sunday)'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF ends <= starts THEN
+        RAISE EXCEPTION 'ends must be after starts'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The block is %s to %s.', starts, ends);
+    END IF;
+    IF slot_minutes NOT BETWEEN 1 AND 1440 THEN
+        RAISE EXCEPTION 'slot_minutes must be between 1 and 1440'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF ends - starts < make_interval(mins => slot_minutes) THEN
+        RAISE EXCEPTION 'the block is shorter than one slot'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The block is %s to %s; slots last %s minutes.', starts, ends, slot_minutes);
+    END IF;
+    IF NOT isfinite(valid_from) OR NOT isfinite(valid_until) THEN
+        RAISE EXCEPTION 'valid_from and valid_until must be finite'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Leave valid_until NULL for a block without an end.';
+    END IF;
+    IF valid_until < valid_from THEN
+        RAISE EXCEPTION 'valid_until must not be before valid_from'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM 1 FROM medreserve.doctors d WHERE d.id = medreserve_set_working_hours.doctor_id FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
+    END IF;
+    -- writers of the week's tables take both, in this order, before writing:
+    -- they serialise among themselves and with generation (SHARE), so a
+    -- later regeneration never waits for a lock another writer holds
+    LOCK TABLE medreserve.working_hours, medreserve.time_off IN SHARE ROW EXCLUSIVE MODE;
+    BEGIN
+        INSERT INTO medreserve.working_hours
+               (doctor_id, weekday, starts, ends, slot_minutes, valid_from, valid_until)
+        VALUES (doctor_id, weekday, starts, ends, slot_minutes, valid_from, valid_until)
+        RETURNING * INTO block;
+    EXCEPTION WHEN exclusion_violation THEN
+        RAISE EXCEPTION 'working hours overlap another block of doctor % on weekday %', doctor_id, weekday
+            USING ERRCODE = 'exclusion_violation',
+                  DETAIL = format('The block %s to %s overlaps a block valid on some of the same days.', starts, ends),
+                  HINT = 'List them with medreserve_list_working_hours(); clear or end the other block first.';
+    END;
+    PERFORM medreserve.regenerate(ARRAY[block.doctor_id]);
+    RETURN block;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_set_working_hours(integer, integer, time, time, integer, date, date) IS
+'Add a weekly block of working hours (ISO weekday, half-open starts..ends in the doctor''s zone, slot length, validity); regenerates the doctor''s free slots; 23P01 if it overlaps another block';
+
+CREATE FUNCTION @extschema@.medreserve_clear_working_hours(doctor_id integer, weekday integer DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    removed integer;
+BEGIN
+    PERFORM medreserve.require_writable('medreserve_clear_working_hours()');
+    IF doctor_id IS NULL THEN
+        RAISE EXCEPTION 'doctor_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF weekday NOT BETWEEN 1 AND 7 THEN
+        RAISE EXCEPTION 'weekday must be between 1 (Monday) and 7 (Sunday)'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM 1 FROM medreserve.doctors d WHERE d.id = medreserve_clear_working_hours.doctor_id FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
+    END IF;
+    -- writers of the week's tables take both, in this order, before writing:
+    -- they serialise among themselves and with generation (SHARE), so a
+    -- later regeneration never waits for a lock another writer holds
+    LOCK TABLE medreserve.working_hours, medreserve.time_off IN SHARE ROW EXCLUSIVE MODE;
+    DELETE FROM medreserve.working_hours w
+     WHERE w.doctor_id = medreserve_clear_working_hours.doctor_id
+       AND (medreserve_clear_working_hours.weekday IS NULL OR w.weekday = medreserve_clear_working_hours.weekday);
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    PERFORM medreserve.regenerate(ARRAY[doctor_id]);
+    RETURN removed;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_clear_working_hours(integer, integer) IS
+'Remove a doctor''s working hours (of one weekday, or all); their free generated slots go, booked ones stay; returns how many blocks were removed';
+
+CREATE FUNCTION @extschema@.medreserve_list_working_hours(doctor_id integer)
+RETURNS SETOF medreserve.working_hours
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF doctor_id IS NULL THEN
+        RAISE EXCEPTION 'doctor_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM medreserve.doctors d WHERE d.id = medreserve_list_working_hours.doctor_id) THEN
+        RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
+    END IF;
+    RETURN QUERY
+    SELECT w.* FROM medreserve.working_hours w
+     WHERE w.doctor_id = medreserve_list_working_hours.doctor_id
+     ORDER BY w.weekday, w.starts, w.valid_from;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_list_working_hours(integer) IS
+'A doctor''s working hours blocks, by weekday and start';
+
+/* --- 3.7 API: removing slots, time off ------------------------------------- */
+
+/*
+ * Remove the free future slots of some doctors (NULL: all) that overlap a
+ * period, and list the live bookings that cover slots in it.  The slots are
+ * locked first, in id order as bookings lock them, so no booking can take
+ * one between the check and the delete; the delete then runs in a fresh
+ * snapshot that sees every booking committed before the locks were had.
+ * Slots under lapsed holds are free and go.
+ */
+CREATE FUNCTION medreserve.clear_period(doctor_id integer, from_time timestamptz, until_time timestamptz)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM 1 FROM medreserve.slots s
+     WHERE (clear_period.doctor_id IS NULL OR s.doctor_id = clear_period.doctor_id)
+       AND medreserve.slot_period(s.start_time, s.duration_minutes) && tstzrange(from_time, until_time)
+       AND s.start_time > now()
+     ORDER BY s.id FOR UPDATE;
+    DELETE FROM medreserve.slots s
+     WHERE (clear_period.doctor_id IS NULL OR s.doctor_id = clear_period.doctor_id)
+       AND medreserve.slot_period(s.start_time, s.duration_minutes) && tstzrange(from_time, until_time)
+       AND s.start_time > now()
+       AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
+                         JOIN medreserve.bookings b ON b.id = bs.booking_id
+                        WHERE bs.slot_id = s.id
+                          AND medreserve.booking_is_live(b.status, b.expires_at));
+END
+$$;
+COMMENT ON FUNCTION medreserve.clear_period(integer, timestamptz, timestamptz) IS
+'Internal: remove the free future slots of a doctor (NULL: all) overlapping a period, locking them first';
+
+/* Shared checks of a period argument pair: 22004, 22023. */
+CREATE FUNCTION medreserve.check_period(from_time timestamptz, until_time timestamptz)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF from_time IS NULL OR until_time IS NULL THEN
+        RAISE EXCEPTION 'from_time and until_time must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT isfinite(from_time) OR NOT isfinite(until_time) THEN
+        RAISE EXCEPTION 'from_time and until_time must be finite'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF until_time <= from_time THEN
+        RAISE EXCEPTION 'until_time must be after from_time'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The period is %s to %s.', from_time, until_time);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION medreserve.check_period(timestamptz, timestamptz) IS
+'Internal: refuse a NULL (22004), infinite or empty (22023) period';
+
+CREATE FUNCTION @extschema@.medreserve_remove_slots(doctor_id integer, from_time timestamptz,
+                                                    until_time timestamptz)
+RETURNS SETOF medreserve.slots
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM medreserve.require_writable('medreserve_remove_slots()');
+    IF doctor_id IS NULL THEN
+        RAISE EXCEPTION 'doctor_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM medreserve.check_period(from_time, until_time);
+    PERFORM 1 FROM medreserve.doctors d WHERE d.id = medreserve_remove_slots.doctor_id FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
+    END IF;
+    PERFORM medreserve.clear_period(doctor_id, from_time, until_time);
+    -- what is left there is held by live bookings
+    RETURN QUERY
+    SELECT s.* FROM medreserve.slots s
+     WHERE s.doctor_id = medreserve_remove_slots.doctor_id
+       AND medreserve.slot_period(s.start_time, s.duration_minutes) && tstzrange(from_time, until_time)
+       AND s.start_time > now()
+     ORDER BY s.start_time;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_remove_slots(integer, timestamptz, timestamptz) IS
+'Remove a doctor''s free future slots overlapping [from_time, until_time) (slots under lapsed holds too); returns the slots kept because live bookings cover them';
+
+CREATE FUNCTION @extschema@.medreserve_add_time_off(doctor_id integer, from_time timestamptz,
+                                                    until_time timestamptz, reason text DEFAULT NULL)
+RETURNS SETOF medreserve.bookings
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM medreserve.require_writable('medreserve_add_time_off()');
+    PERFORM medreserve.check_period(from_time, until_time);
+    reason := nullif(btrim(reason), '');
+    IF reason ~ '[[:cntrl:]]' OR char_length(reason) > 200 THEN
+        RAISE EXCEPTION 'reason must be at most 200 characters without control characters'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF doctor_id IS NOT NULL THEN
+        PERFORM 1 FROM medreserve.doctors d WHERE d.id = medreserve_add_time_off.doctor_id FOR KEY SHARE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
+        END IF;
+    END IF;
+    -- writers of the week's tables take both, in this order, before writing:
+    -- they serialise among themselves and with generation (SHARE), so a
+    -- later regeneration never waits for a lock another writer holds
+    LOCK TABLE medreserve.working_hours, medreserve.time_off IN SHARE ROW EXCLUSIVE MODE;
+    -- first the time off, then the slots
+    INSERT INTO medreserve.time_off (doctor_id, from_time, until_time, reason)
+    VALUES (doctor_id, from_time, until_time, reason);
+    PERFORM medreserve.clear_period(doctor_id, from_time, until_time);
+    -- never cancelled here: the clinic decides what to do with them
+    RETURN QUERY
+    SELECT b.* FROM medreserve.bookings b
+     WHERE medreserve.booking_is_live(b.status, b.expires_at)
+       AND EXISTS (SELECT 1 FROM medreserve.booking_slots bs
+                     JOIN medreserve.slots s ON s.id = bs.slot_id
+                    WHERE bs.booking_id = b.id
+                      AND (medreserve_add_time_off.doctor_id IS NULL OR s.doctor_id = medreserve_add_time_off.doctor_id)
+                      AND medreserve.slot_period(s.start_time, s.duration_minutes) && tstzrange(from_time, until_time))
+     ORDER BY b.slot_id, b.id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_add_time_off(integer, timestamptz, timestamptz, text) IS
+'Time off of a doctor, or a closure of the whole clinic (doctor_id NULL): removes the free slots overlapping [from_time, until_time), stops generation there, and returns the live bookings it overlaps (never cancels them)';
+
+CREATE FUNCTION @extschema@.medreserve_remove_time_off(time_off_id integer)
+RETURNS medreserve.time_off
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    removed medreserve.time_off;
+BEGIN
+    PERFORM medreserve.require_writable('medreserve_remove_time_off()');
+    IF time_off_id IS NULL THEN
+        RAISE EXCEPTION 'time_off_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- writers of the week's tables take both, in this order, before writing:
+    -- they serialise among themselves and with generation (SHARE), so a
+    -- later regeneration never waits for a lock another writer holds
+    LOCK TABLE medreserve.working_hours, medreserve.time_off IN SHARE ROW EXCLUSIVE MODE;
+    DELETE FROM medreserve.time_off o WHERE o.id = time_off_id RETURNING * INTO removed;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'time off % does not exist', time_off_id USING ERRCODE = 'PT404';
+    END IF;
+    -- generation may fill the period again; do it now up to the horizon
+    PERFORM medreserve.generate(CASE WHEN removed.doctor_id IS NULL THEN NULL ELSE ARRAY[removed.doctor_id] END,
+                                current_date - 1, (current_date + medreserve.slot_horizon())::date);
+    RETURN removed;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_remove_time_off(integer) IS
+'Remove a time off or closure and generate the slots working hours call for in it, up to the horizon; returns the removed row';
+
+CREATE FUNCTION @extschema@.medreserve_list_time_off(doctor_id integer DEFAULT NULL,
+                                                     from_time timestamptz DEFAULT now(),
+                                                     until_time timestamptz DEFAULT 'infinity')
+RETURNS SETOF medreserve.time_off
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF from_time IS NULL OR until_time IS NULL THEN
+        RAISE EXCEPTION 'from_time and until_time must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF until_time < from_time THEN
+        RAISE EXCEPTION 'until_time must not be before from_time'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF doctor_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM medreserve.doctors d WHERE d.id = medreserve_list_time_off.doctor_id) THEN
+        RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
+    END IF;
+    RETURN QUERY
+    SELECT o.* FROM medreserve.time_off o
+     WHERE (medreserve_list_time_off.doctor_id IS NULL OR o.doctor_id IS NULL
+            OR o.doctor_id = medreserve_list_time_off.doctor_id)
+       AND tstzrange(o.from_time, o.until_time)
+           && tstzrange(medreserve_list_time_off.from_time, medreserve_list_time_off.until_time)
+     ORDER BY o.from_time, o.id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_list_time_off(integer, timestamptz, timestamptz) IS
+'Time off overlapping [from_time, until_time): of one doctor plus clinic-wide closures, or all when doctor_id is NULL';
+
+/* --- 3.8 API: generation and its pg_cron job ------------------------------ */
+
+CREATE FUNCTION @extschema@.medreserve_generate_slots(
+    until_date date DEFAULT (CURRENT_DATE + medreserve.slot_horizon())::date)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    created bigint;
+BEGIN
+    PERFORM medreserve.require_writable('medreserve_generate_slots()');
+    IF until_date IS NULL THEN
+        RAISE EXCEPTION 'until_date must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT isfinite(until_date) OR until_date > current_date + interval '100 years' THEN
+        RAISE EXCEPTION 'slots cannot be generated more than 100 years ahead'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('until_date is %s.', until_date);
+    END IF;
+    -- from yesterday: a doctor's local today may have begun before ours
+    created := medreserve.generate(NULL, current_date - 1, until_date);
+    INSERT INTO medreserve.generation_state AS g (generated_until, last_run_at, last_created)
+    VALUES (until_date, now(), created)
+    ON CONFLICT (singleton) DO UPDATE
+       SET generated_until = excluded.generated_until, last_run_at = excluded.last_run_at, last_created = excluded.last_created;
+    RETURN created;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_generate_slots(date) IS
+'Make the slots every doctor''s working hours call for, from today up to until_date (default: today + medreserve.slot_horizon), skipping time off and never touching or overlapping an existing slot; returns how many were made (0 on a second run)';
+
+CREATE FUNCTION @extschema@.medreserve_schedule_generation(schedule text DEFAULT '17 3 * * *')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF schedule IS NULL THEN
+        RAISE EXCEPTION 'schedule must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    RETURN medreserve.schedule_job('generate', schedule,
+        (SELECT format('SELECT %s.medreserve_generate_slots()', quote_ident(n.nspname))
+           FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+          WHERE e.extname = 'medreserve'));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_schedule_generation(text) IS
+'Create or replace this database''s pg_cron job running medreserve_generate_slots() (default daily at 03:17); returns the job id; 55000 without pg_cron';
+
+CREATE FUNCTION @extschema@.medreserve_unschedule_generation()
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN medreserve.unschedule_job('generate');
+COMMENT ON FUNCTION @extschema@.medreserve_unschedule_generation() IS
+'Remove this database''s slot generation job; false when there was none';
+
+/*
+ * The generation's part of medreserve_health(): its job, and whether the
+ * slots reach as far as the horizon asks (more than two days short, while
+ * some working hours are in force, is "fallen behind": the daily job has
+ * missed a run).
+ */
+CREATE FUNCTION medreserve.generation_health()
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    state medreserve.generation_state;
+    wanted date := (current_date + medreserve.slot_horizon())::date;
+    in_use boolean;
+    problems text[] := '{}';
+BEGIN
+    SELECT * INTO state FROM medreserve.generation_state;
+    in_use := EXISTS (SELECT 1 FROM medreserve.working_hours w
+                       WHERE w.valid_until IS NULL OR w.valid_until >= current_date);
+    IF in_use AND (state.generated_until IS NULL OR state.generated_until < wanted - 2) THEN
+        problems := problems || format('the slot horizon has fallen behind: slots are generated up to %s, the horizon asks for %s',
+                                       coalesce(state.generated_until::text, 'nothing'), wanted);
+    END IF;
+    RETURN jsonb_build_object(
+        'job', medreserve.job_health('generate'),
+        'generated_until', state.generated_until,
+        'last_run_at', state.last_run_at,
+        'last_created', state.last_created,
+        'problems', to_jsonb(problems));
+END
+$$;
+COMMENT ON FUNCTION medreserve.generation_health() IS
+'Internal: the generation job and horizon as jsonb, with problems (for medreserve_health)';
+
+
+/* --- 3.9 API: search across doctors ---------------------------------------- */
+
+/*
+ * The earliest free slots across the doctors that match, in one of two
+ * index-driven ways, whichever reads fewer index entries:
+ *  - many matching doctors (the usual case: a specialization): walk
+ *    slots_start_time_id_idx in start order from from_time, keep the slots of
+ *    matching doctors that are free, stop after max_results.  It reads about
+ *    max_results / (share of matching doctors' slots) entries.
+ *  - few matching doctors (n^2 <= all doctors): for each, the first
+ *    max_results free slots from slots_doctor_id_start_time_idx, then the
+ *    earliest of those: at most n * max_results entries.
+ * The plans are in bench/RESULTS.md.
+ */
+CREATE FUNCTION @extschema@.medreserve_find_slots(
+    specialization text DEFAULT NULL,
+    from_time timestamptz DEFAULT now(),
+    until_time timestamptz DEFAULT now() + interval '14 days',
+    doctor_ids integer[] DEFAULT NULL,
+    max_results integer DEFAULT 50)
+RETURNS TABLE (slot_id integer, doctor_id integer, doctor_name text, doctor_specialization text,
+               doctor_time_zone text, start_time timestamptz, end_time timestamptz)
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    matching integer[];
+    every_doctor boolean;
+    first_start timestamptz := greatest(from_time, now());
+BEGIN
+    IF from_time IS NULL OR until_time IS NULL OR max_results IS NULL THEN
+        RAISE EXCEPTION 'from_time, until_time and max_results must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF max_results NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'max_results must be between 1 and 1000'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT array_agg(d.id), count(*) = (SELECT count(*) FROM medreserve.doctors)
+      INTO matching, every_doctor
+      FROM medreserve.doctors d
+     WHERE (medreserve_find_slots.specialization IS NULL
+            OR lower(d.specialization) = lower(btrim(medreserve_find_slots.specialization)))
+       AND (medreserve_find_slots.doctor_ids IS NULL OR d.id = ANY (medreserve_find_slots.doctor_ids));
+    IF matching IS NULL THEN
+        RETURN;
+    END IF;
+
+    IF NOT every_doctor
+       AND cardinality(matching)::bigint * cardinality(matching)
+           <= (SELECT count(*) FROM medreserve.doctors) THEN
+        -- few doctors: the first free slots of each, then the earliest overall
+        RETURN QUERY
+        SELECT s.id, d.id, d.name, d.specialization, d.time_zone,
+               s.start_time, medreserve.slot_end(s.start_time, s.duration_minutes)
+          FROM unnest(matching) AS m(id)
+          JOIN medreserve.doctors d ON d.id = m.id
+         CROSS JOIN LATERAL (
+               SELECT f.id, f.start_time, f.duration_minutes
+                 FROM medreserve.slots f
+                WHERE f.doctor_id = m.id
+                  AND f.start_time >= first_start
+                  AND f.start_time > now()
+                  AND f.start_time < until_time
+                  AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
+                                    JOIN medreserve.bookings b ON b.id = bs.booking_id
+                                   WHERE bs.slot_id = f.id
+                                     AND medreserve.booking_is_live(b.status, b.expires_at))
+                ORDER BY f.start_time
+                LIMIT max_results) s
+         ORDER BY s.start_time, s.id
+         LIMIT max_results;
+    ELSE
+        -- many doctors: walk all slots in start order, keep the matching free ones
+        RETURN QUERY
+        SELECT s.id, d.id, d.name, d.specialization, d.time_zone,
+               s.start_time, medreserve.slot_end(s.start_time, s.duration_minutes)
+          FROM medreserve.slots s
+          JOIN medreserve.doctors d ON d.id = s.doctor_id
+         WHERE s.start_time >= first_start
+           AND s.start_time > now()
+           AND s.start_time < until_time
+           AND (every_doctor OR s.doctor_id = ANY (matching))
+           AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
+                             JOIN medreserve.bookings b ON b.id = bs.booking_id
+                            WHERE bs.slot_id = s.id
+                              AND medreserve.booking_is_live(b.status, b.expires_at))
+         ORDER BY s.start_time, s.id
+         LIMIT max_results;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_find_slots(text, timestamptz, timestamptz, integer[], integer) IS
+'The earliest free slots from from_time to until_time (default: the next 14 days) across doctors of a specialization (case-insensitive) and/or of doctor_ids, by start time, with the doctor''s name and zone';
 
 -- end of section 3
 
@@ -1168,5 +2069,52 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.medreserve_attendance(timestamptz, timestamptz, integer)
 TO medreserve_admin;
 -- medreserve.booking_state() stays executable, as booking_is_live() does.
+
+-- issue 12: a clinic's week
+REVOKE ALL ON FUNCTION
+    @extschema@.medreserve_add_doctor(text, text, text),
+    @extschema@.medreserve_set_working_hours(integer, integer, time, time, integer, date, date),
+    @extschema@.medreserve_clear_working_hours(integer, integer),
+    @extschema@.medreserve_list_working_hours(integer),
+    @extschema@.medreserve_remove_slots(integer, timestamptz, timestamptz),
+    @extschema@.medreserve_add_time_off(integer, timestamptz, timestamptz, text),
+    @extschema@.medreserve_remove_time_off(integer),
+    @extschema@.medreserve_list_time_off(integer, timestamptz, timestamptz),
+    @extschema@.medreserve_generate_slots(date),
+    @extschema@.medreserve_schedule_generation(text),
+    @extschema@.medreserve_unschedule_generation(),
+    @extschema@.medreserve_find_slots(text, timestamptz, timestamptz, integer[], integer),
+    medreserve.default_time_zone(),
+    medreserve.check_doctor_time_zones(),
+    medreserve.template_slots(integer[], date, date),
+    medreserve.generate(integer[], date, date, boolean),
+    medreserve.regenerate(integer[]),
+    medreserve.clear_period(integer, timestamptz, timestamptz),
+    medreserve.check_period(timestamptz, timestamptz),
+    medreserve.generation_health()
+FROM PUBLIC;
+-- medreserve.local_instant, slot_period and slot_horizon stay executable:
+-- harmless pure helpers, and the default of medreserve_generate_slots()
+-- calls slot_horizon() as the caller.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.medreserve_find_slots(text, timestamptz, timestamptz, integer[], integer)
+TO medreserve_patient, medreserve_admin;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.medreserve_add_doctor(text, text, text),
+    @extschema@.medreserve_set_working_hours(integer, integer, time, time, integer, date, date),
+    @extschema@.medreserve_clear_working_hours(integer, integer),
+    @extschema@.medreserve_list_working_hours(integer),
+    @extschema@.medreserve_remove_slots(integer, timestamptz, timestamptz),
+    @extschema@.medreserve_add_time_off(integer, timestamptz, timestamptz, text),
+    @extschema@.medreserve_remove_time_off(integer),
+    @extschema@.medreserve_list_time_off(integer, timestamptz, timestamptz),
+    @extschema@.medreserve_generate_slots(date),
+    @extschema@.medreserve_schedule_generation(text),
+    @extschema@.medreserve_unschedule_generation()
+TO medreserve_admin;
+REVOKE ALL ON medreserve.working_hours, medreserve.time_off, medreserve.generation_state FROM PUBLIC;
+REVOKE ALL ON SEQUENCE medreserve.working_hours_id_seq, medreserve.time_off_id_seq FROM PUBLIC;
+GRANT SELECT ON medreserve.working_hours, medreserve.time_off, medreserve.generation_state
+    TO medreserve_admin;
 
 -- end of section 7

@@ -9,7 +9,10 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "datatype/timestamp.h"
+#include "utils/datetime.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 
 #include "medreserve.h"
 
@@ -21,8 +24,46 @@ int			medreserve_health_overdue_threshold_s = 300;
 int			medreserve_check_in_window_s = 3600;
 int			medreserve_late_cancel_window_s = 24 * 3600;
 int			medreserve_no_show_after_s = 0;
+char	   *medreserve_default_time_zone = NULL;
+char	   *medreserve_slot_horizon = NULL;
 
 void		_PG_init(void);
+
+/*
+ * medreserve.slot_horizon must be an interval of at least a day and at most
+ * ten years, so the generation job (which reads it as an interval) can never
+ * fail on it.  A check hook must not throw, hence the datetime parser's
+ * error-code interface rather than interval_in().
+ */
+static bool
+check_slot_horizon(char **newval, void **extra, GucSource source)
+{
+	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
+	char	   *field[MAXDATEFIELDS];
+	int			ftype[MAXDATEFIELDS];
+	int			nf;
+	int			dtype;
+	struct pg_itm_in itm;
+	Interval	span;
+	double		days;
+
+	if (*newval == NULL ||
+		ParseDateTime(*newval, workbuf, sizeof(workbuf), field, ftype,
+					  MAXDATEFIELDS, &nf) != 0 ||
+		DecodeInterval(field, ftype, nf, INTERVAL_FULL_RANGE, &dtype, &itm) != 0 ||
+		dtype != DTK_DELTA || itmin2interval(&itm, &span) != 0)
+	{
+		GUC_check_errdetail("The horizon must be an interval such as '8 weeks'.");
+		return false;
+	}
+	days = span.month * 30.0 + span.day + (double) span.time / USECS_PER_DAY;
+	if (days < 1 || days > 3660)
+	{
+		GUC_check_errdetail("The horizon must be between one day and ten years.");
+		return false;
+	}
+	return true;
+}
 
 /*
  * Define the settings.  hold_duration and expire_batch_size are per-session
@@ -78,6 +119,27 @@ _PG_init(void)
 							0, 0, 365 * 24 * 3600,
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	/*
+	 * A clinic's week (issue 12).  The zone name is checked against
+	 * pg_timezone_names by the doctors table's trigger
+	 * (medreserve.check_doctor_time_zones), the one definition of a valid zone.
+	 */
+	DefineCustomStringVariable("medreserve.default_time_zone",
+							   "Time zone of doctors added without one.",
+							   "An IANA zone name such as Europe/Berlin; empty means the session's TimeZone.",
+							   &medreserve_default_time_zone,
+							   "",
+							   PGC_USERSET, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("medreserve.slot_horizon",
+							   "How far ahead medreserve_generate_slots() makes slots from working hours.",
+							   NULL,
+							   &medreserve_slot_horizon,
+							   "8 weeks",
+							   PGC_USERSET, 0,
+							   check_slot_horizon, NULL, NULL);
 
 	MarkGUCPrefixReserved("medreserve");
 

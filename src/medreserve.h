@@ -38,6 +38,8 @@ extern int	medreserve_health_overdue_threshold_s;
 extern int	medreserve_check_in_window_s;
 extern int	medreserve_late_cancel_window_s;
 extern int	medreserve_no_show_after_s;
+extern char *medreserve_default_time_zone;
+extern char *medreserve_slot_horizon;
 
 /*
  * Every SQL statement the extension runs.  Each is prepared on first use in

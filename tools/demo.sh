@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set everything up on a fresh Debian 12 machine and show medreserve at work:
 # a throwaway cluster with sample doctors and slots, twenty patients racing
-# for one slot, a hold that lapses and is taken over, and the sweep.
+# for one slot, a hold that lapses and is taken over, the sweep, and a
+# clinic's week: working hours in Berlin, generated slots and a sick day.
 source "$(dirname "$0")/lib.sh"
 
 mr_install_packages
@@ -64,4 +65,39 @@ mr_psql -c "SELECT s.id AS slot, coalesce(b.patient_name, '(free)') AS patient, 
             WHERE s.doctor_id = 1 ORDER BY s.id"
 mr_say "4. every booking, live or not"
 mr_psql -c "SELECT id, slot_id, patient_name, status FROM medreserve.bookings ORDER BY id"
+mr_say "5. a clinic's week: Dr Eva Roth works Mon-Fri 09:00-12:30 and 13:30-17:00 in Berlin"
+mr_psql <<'SQL'
+SELECT id, name, time_zone FROM medreserve_add_doctor('Dr Eva Roth', 'cardiology', 'Europe/Berlin');
+SELECT count(*) AS blocks
+  FROM generate_series(1, 5) AS weekday,
+       (VALUES (time '09:00', time '12:30'), ('13:30', '17:00')) AS b(starts, ends),
+       medreserve_set_working_hours((SELECT id FROM medreserve.doctors WHERE name = 'Dr Eva Roth'),
+                                    weekday, b.starts, b.ends, 20);
+-- the next Monday to Friday, in Berlin time
+SELECT to_char(s.start_time AT TIME ZONE 'Europe/Berlin', 'Dy DD Mon') AS day, count(*) AS slots,
+       min(s.start_time AT TIME ZONE 'Europe/Berlin')::time AS first,
+       max((s.start_time + s.duration_minutes * interval '1 minute') AT TIME ZONE 'Europe/Berlin')::time AS last_ends
+  FROM medreserve.slots s JOIN medreserve.doctors d ON d.id = s.doctor_id
+ WHERE d.name = 'Dr Eva Roth'
+   AND s.start_time >= date_trunc('week', now() + interval '1 week')
+   AND s.start_time < date_trunc('week', now() + interval '1 week') + interval '5 days'
+ GROUP BY 1, (s.start_time AT TIME ZONE 'Europe/Berlin')::date ORDER BY (s.start_time AT TIME ZONE 'Europe/Berlin')::date;
+SQL
+mr_say "   a patient books her first slot next Tuesday; then she falls ill that day"
+mr_psql <<'SQL'
+SELECT b.id AS booking, b.patient_name, b.status
+  FROM medreserve_find_slots('cardiology', date_trunc('week', now() + interval '1 week') + interval '1 day',
+                             max_results => 1) AS f,
+       medreserve_book(f.slot_id, 'Fay Long') AS b;
+-- time off removes her free slots that day and lists the bookings the clinic must handle
+SELECT id AS booking, patient_name, status
+  FROM medreserve_add_time_off((SELECT id FROM medreserve.doctors WHERE name = 'Dr Eva Roth'),
+                               (date_trunc('week', now() + interval '1 week') + interval '1 day')::date::timestamp AT TIME ZONE 'Europe/Berlin',
+                               (date_trunc('week', now() + interval '1 week') + interval '2 days')::date::timestamp AT TIME ZONE 'Europe/Berlin',
+                               'ill');
+SELECT count(*) AS slots_left_that_day
+  FROM medreserve.slots s JOIN medreserve.doctors d ON d.id = s.doctor_id
+ WHERE d.name = 'Dr Eva Roth'
+   AND (s.start_time AT TIME ZONE 'Europe/Berlin')::date = (date_trunc('week', now() + interval '1 week') + interval '1 day')::date;
+SQL
 mr_say "demo done; the cluster is stopped and removed"

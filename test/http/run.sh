@@ -501,6 +501,55 @@ expect "attendance of doctor 3: one arrival, one no-show" 200 \
 call GET /rpc/medreserve_verify "$desk"
 expect "the invariants hold" 200 'Array.isArray(b) && b.length === 0'
 
+# --- a clinic's week (issue 12) -----------------------------------------------------
+call POST /rpc/medreserve_add_doctor "$desk" '{"name": "Dr Di Berg", "specialization": "cardiology", "time_zone": "Europe/Berlin"}'
+expect "an admin adds a doctor in Berlin" 200 'b.id === 4 && b.time_zone === "Europe/Berlin"'
+call POST /rpc/medreserve_add_doctor "$desk" '{"name": "Dr Nowhere", "time_zone": "Mars/Olympus"}'
+expect "an unknown time zone: 400 22023" 400 'err("22023", "time zone \"Mars/Olympus\" is not known")'
+call POST /rpc/medreserve_set_working_hours "$desk" \
+    '{"doctor_id": 4, "weekday": 1, "starts": "09:00", "ends": "10:00", "slot_minutes": 30, "valid_from": "2099-03-02", "valid_until": "2099-03-02"}'
+expect "an admin sets working hours for Monday 2 March 2099, 09:00-10:00 Berlin" 200 'b.doctor_id === 4 && b.weekday === 1'
+call POST /rpc/medreserve_set_working_hours "$desk" \
+    '{"doctor_id": 4, "weekday": 1, "starts": "09:30", "ends": "11:00", "valid_from": "2099-03-02", "valid_until": "2099-03-02"}'
+expect "an overlapping block: 400 23P01" 400 'err("23P01")'
+call POST /rpc/medreserve_generate_slots "$desk" '{"until_date": "2099-03-03"}'
+expect "an admin generates: two slots" 200 'b === 2'
+call GET "/rpc/medreserve_find_slots?specialization=Cardiology&from_time=2099-03-02T00:00:00Z&until_time=2099-03-03T00:00:00Z&max_results=3" "$ann"
+expect "a patient finds the earliest free cardiology slots: Dr Berg's 09:00 Berlin first" 200 \
+    'b.length === 3 && b[0].doctor_id === 4 && b[0].doctor_name === "Dr Di Berg" && b[0].doctor_time_zone === "Europe/Berlin" && Date.parse(b[0].start_time) === Date.parse("2099-03-02T08:00:00Z") && Date.parse(b[0].end_time) === Date.parse("2099-03-02T08:30:00Z") && Date.parse(b[1].start_time) === Date.parse("2099-03-02T08:30:00Z")'
+found=$(get 'b[0].slot_id')
+call POST /rpc/medreserve_hold "$ann" "{\"slot_id\": $found, \"patient_name\": \"Ann Lee\"}"
+expect "she holds the slot she found" 200 "b.slot_id === $found && b.status === \"PENDING\""
+week_booking=$(get b.id)
+call POST /rpc/medreserve_confirm "$ann" "{\"booking_id\": $week_booking}"
+expect "and confirms it" 200 'b.status === "CONFIRMED"'
+call GET "/rpc/medreserve_find_slots?specialization=cardiology&from_time=2099-03-02T00:00:00Z&until_time=2099-03-03T00:00:00Z&max_results=1" "$bob"
+expect "the next patient is offered the next slot" 200 \
+    'b.length === 1 && Date.parse(b[0].start_time) === Date.parse("2099-03-02T08:30:00Z")'
+call GET "/rpc/medreserve_find_slots?max_results=0" "$ann"
+expect "max_results 0: 400 22023" 400 'err("22023", "max_results must be between 1 and 1000")'
+for fn in medreserve_set_working_hours medreserve_clear_working_hours medreserve_generate_slots \
+          medreserve_add_time_off medreserve_remove_time_off medreserve_remove_slots \
+          medreserve_schedule_generation medreserve_list_working_hours; do
+    # PostgREST looks the function up by its argument names: call each with its own
+    case $fn in
+        medreserve_set_working_hours) args='{"doctor_id": 4, "weekday": 2, "starts": "09:00", "ends": "10:00"}' ;;
+        medreserve_clear_working_hours|medreserve_list_working_hours) args='{"doctor_id": 4}' ;;
+        medreserve_generate_slots|medreserve_schedule_generation) args='{}' ;;
+        medreserve_add_time_off) args='{"doctor_id": 4, "from_time": "2099-03-02T00:00:00Z", "until_time": "2099-03-03T00:00:00Z"}' ;;
+        medreserve_remove_time_off) args='{"time_off_id": 1}' ;;
+        medreserve_remove_slots) args='{"doctor_id": 4, "from_time": "2099-03-02T00:00:00Z", "until_time": "2099-03-03T00:00:00Z"}' ;;
+    esac
+    call POST "/rpc/$fn" "$ann" "$args"
+    expect "a patient calling $fn: 403 42501" 403 "err(\"42501\", \"permission denied for function $fn\")"
+done
+call POST /rpc/medreserve_add_time_off "$desk" \
+    '{"doctor_id": 4, "from_time": "2099-03-01T23:00:00Z", "until_time": "2099-03-02T23:00:00Z", "reason": "ill"}'
+expect "Dr Berg falls ill: time off returns Ann's booking, not cancelled" 200 \
+    "b.length === 1 && b[0].id === $week_booking && b[0].status === \"CONFIRMED\""
+call GET "/rpc/medreserve_find_slots?specialization=cardiology&doctor_ids=%7B4%7D&from_time=2099-03-02T00:00:00Z&until_time=2099-03-03T00:00:00Z" "$ann"
+expect "her free slot is gone: nothing left to find" 200 'Array.isArray(b) && b.length === 0'
+
 echo
 echo "# $((SECONDS - started)) s"
 echo "$passed passed, $failed failed"

@@ -13,8 +13,8 @@ SELECT has_table('medreserve', 'booking_slots', 'table booking_slots exists');
 
 -- Columns and types -------------------------------------------------------
 SELECT columns_are('medreserve', 'doctors',
-                   ARRAY['id', 'name', 'specialization', 'created_at'],
-                   'doctors has the expected columns');
+                   ARRAY['id', 'name', 'specialization', 'created_at', 'time_zone'],
+                   'doctors has the expected columns (time_zone: 1.2)');
 SELECT col_type_is('medreserve', 'doctors', 'id', 'integer', 'doctors.id is integer');
 SELECT col_type_is('medreserve', 'doctors', 'name', 'text', 'doctors.name is text');
 SELECT col_type_is('medreserve', 'doctors', 'specialization', 'text', 'doctors.specialization is text');
@@ -24,8 +24,8 @@ SELECT col_is_null('medreserve', 'doctors', 'specialization', 'doctors.specializ
 SELECT col_not_null('medreserve', 'doctors', 'created_at', 'doctors.created_at is NOT NULL');
 
 SELECT columns_are('medreserve', 'slots',
-                   ARRAY['id', 'doctor_id', 'start_time', 'duration_minutes', 'created_at'],
-                   'slots has the expected columns');
+                   ARRAY['id', 'doctor_id', 'start_time', 'duration_minutes', 'created_at', 'generated'],
+                   'slots has the expected columns (generated: 1.2)');
 SELECT col_type_is('medreserve', 'slots', 'id', 'integer', 'slots.id is integer');
 SELECT col_type_is('medreserve', 'slots', 'doctor_id', 'integer', 'slots.doctor_id is integer');
 SELECT col_type_is('medreserve', 'slots', 'start_time', 'timestamp with time zone', 'slots.start_time is timestamptz');
@@ -170,8 +170,11 @@ SELECT is((SELECT array_agg(c ORDER BY c)
           ARRAY['medreserve.booking_slots', 'medreserve.booking_slots_id_seq',
                 'medreserve.bookings', 'medreserve.bookings_id_seq',
                 'medreserve.doctors', 'medreserve.doctors_id_seq',
-                'medreserve.slots', 'medreserve.slots_id_seq'],
-          'the four tables and their sequences are dumped by pg_dump');
+                'medreserve.generation_state',
+                'medreserve.slots', 'medreserve.slots_id_seq',
+                'medreserve.time_off', 'medreserve.time_off_id_seq',
+                'medreserve.working_hours', 'medreserve.working_hours_id_seq'],
+          'the tables and their sequences are dumped by pg_dump');
 SELECT is((SELECT count(*)::int FROM pg_catalog.pg_class
             WHERE relnamespace = 'medreserve'::regnamespace AND relkind = 'r'
               AND obj_description(oid, 'pg_class') IS NULL),

@@ -1,0 +1,1 @@
+SELECT count(*) FROM medreserve_find_slots('cardiology', max_results => 20);
