@@ -37,8 +37,8 @@ $node->safe_psql('postgres', q{
     BEGIN
         RETURN (SELECT id FROM medreserve_hold(
                     ARRAY(SELECT generate_series(first_slot, first_slot + nslots - 1)),
-                    'Patient ' || patient,
-                                               'p' || patient || '@example.org', k));
+                    'Patient ' || patient, 'p' || patient || '@example.org',
+                    idempotency_key => k));
     EXCEPTION WHEN unique_violation OR SQLSTATE 'PT429' THEN
         RETURN 0;
     END $$;
@@ -52,10 +52,10 @@ $node->pgbench(
 	[qr{^$}],
 	'admin: every keyed booking and its re-sent copy succeed',
 	{
-		'140_book_twice' => qq{
+		'150_book_twice' => qq{
 \\set n random(1, $keys)
-SELECT id AS first FROM medreserve_book(:n, 'Patient ' || :n, NULL, 'book-' || :n) \\gset
-SELECT id AS again FROM medreserve_book(:n, 'Patient ' || :n, NULL, 'book-' || :n) \\gset
+SELECT id AS first FROM medreserve_book(:n, 'Patient ' || :n, idempotency_key => 'book-' || :n) \\gset
+SELECT id AS again FROM medreserve_book(:n, 'Patient ' || :n, idempotency_key => 'book-' || :n) \\gset
 \\if :first != :again
 SELECT 1 / 0 AS the_re_sent_call_returned_another_booking;
 \\endif
@@ -83,7 +83,7 @@ $node->pgbench(
 	[qr{^$}],
 	'kiosk: holds re-sent once return the same hold',
 	{
-		'140_hold_twice' => q{
+		'150_hold_twice' => q{
 \set p random(1, 5)
 \set s random(200, 598)
 \set w random(1, 2)
