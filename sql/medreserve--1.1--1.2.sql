@@ -1992,6 +1992,201 @@ COMMENT ON FUNCTION @extschema@.medreserve_attendance(timestamptz, timestamptz, 
  * 5. Safe retries and fair use: idempotency keys, per-patient limits.
  * ====================================================================== */
 
+/*
+ * Idempotency keys (src/retries.c).  A changing call with a key inserts its
+ * row first, so a second call with the same key waits on the primary key
+ * until the first one's transaction ends, then returns that booking.  The
+ * sweep prunes keys older than medreserve.idempotency_window.
+ */
+CREATE TABLE medreserve.idempotency_keys (
+    scope        text NOT NULL,
+    key          text NOT NULL
+                 CHECK (pg_catalog.octet_length(key) BETWEEN 1 AND 200
+                        AND key OPERATOR(pg_catalog.~) '^[ -~]+$'),
+    fingerprint  bytea NOT NULL,
+    -- no foreign key: TRUNCATE and deletes of bookings stay as they were; a
+    -- replay whose booking was deleted is told so (PT404)
+    booking_id   integer,
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (scope, key)
+);
+COMMENT ON TABLE medreserve.idempotency_keys IS
+'Idempotency keys of changing calls: per caller scope (patient:<email key> or role:<oid>), the SHA-256 of the call''s arguments and the booking it made or changed; pruned by the sweep after medreserve.idempotency_window';
+COMMENT ON COLUMN medreserve.idempotency_keys.scope IS
+'Whose key: patient:<email key> for a signed-in patient, role:<oid> for an admin or a caller without identity';
+COMMENT ON COLUMN medreserve.idempotency_keys.fingerprint IS
+'SHA-256 of the call: operation, slot ids or booking id, and the patient data it writes; the same key with another fingerprint is PT422';
+CREATE INDEX idempotency_keys_created_at_idx ON medreserve.idempotency_keys (created_at);
+-- Not dumped by pg_dump: a key matters only while its client retries.
+
+/*
+ * Every changing call takes an optional idempotency_key (else the
+ * Idempotency-Key header of a PostgREST request), as its last argument with
+ * a default, so every earlier call form, positional or named, still works;
+ * the C entry points are the same.  Section 4 made these signatures; section
+ * 7 grants the new ones.
+ */
+DROP FUNCTION @extschema@.medreserve_book(integer, text, text, text, text);
+DROP FUNCTION @extschema@.medreserve_book(integer[], text, text, text, text);
+DROP FUNCTION @extschema@.medreserve_hold(integer, text, text, text, text);
+DROP FUNCTION @extschema@.medreserve_hold(integer[], text, text, text, text);
+DROP FUNCTION @extschema@.medreserve_confirm(integer);
+DROP FUNCTION @extschema@.medreserve_cancel(integer, text);
+DROP FUNCTION @extschema@.medreserve_reschedule(integer, integer);
+DROP FUNCTION @extschema@.medreserve_reschedule(integer, integer[]);
+
+CREATE FUNCTION @extschema@.medreserve_book(slot_id integer, patient_name text,
+    patient_email text DEFAULT NULL, patient_phone text DEFAULT NULL,
+    reason text DEFAULT NULL, idempotency_key text DEFAULT NULL)
+RETURNS medreserve.bookings
+AS 'MODULE_PATHNAME', 'medreserve_book_slot'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_book(integer, text, text, text, text, text) IS
+'Book one slot at once: returns the CONFIRMED booking with its doctor and times, or fails with 23505 if the slot is taken; a retry with the same idempotency_key returns the same booking';
+
+CREATE FUNCTION @extschema@.medreserve_book(slot_ids integer[], patient_name text,
+    patient_email text DEFAULT NULL, patient_phone text DEFAULT NULL,
+    reason text DEFAULT NULL, idempotency_key text DEFAULT NULL)
+RETURNS medreserve.bookings
+AS 'MODULE_PATHNAME', 'medreserve_book_slots'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_book(integer[], text, text, text, text, text) IS
+'Book several slots of one doctor as one CONFIRMED booking, all or nothing; a retry with the same idempotency_key returns the same booking';
+
+CREATE FUNCTION @extschema@.medreserve_hold(slot_id integer, patient_name text,
+    patient_email text DEFAULT NULL, patient_phone text DEFAULT NULL,
+    reason text DEFAULT NULL, idempotency_key text DEFAULT NULL)
+RETURNS medreserve.bookings
+AS 'MODULE_PATHNAME', 'medreserve_hold_slot'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_hold(integer, text, text, text, text, text) IS
+'Hold one slot: a PENDING booking that lapses after medreserve.hold_duration (at most medreserve.max_hold_duration) unless confirmed; a signed-in patient''s own hold of the slot is returned as it is';
+
+CREATE FUNCTION @extschema@.medreserve_hold(slot_ids integer[], patient_name text,
+    patient_email text DEFAULT NULL, patient_phone text DEFAULT NULL,
+    reason text DEFAULT NULL, idempotency_key text DEFAULT NULL)
+RETURNS medreserve.bookings
+AS 'MODULE_PATHNAME', 'medreserve_hold_slots'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_hold(integer[], text, text, text, text, text) IS
+'Hold several slots of one doctor as one PENDING booking, all or nothing; counted in slots against medreserve.max_live_holds_per_patient';
+
+CREATE FUNCTION @extschema@.medreserve_confirm(booking_id integer, idempotency_key text DEFAULT NULL)
+RETURNS medreserve.bookings
+AS 'MODULE_PATHNAME', 'medreserve_confirm'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_confirm(integer, text) IS
+'Turn a live hold into a CONFIRMED booking; PT409 if it is not pending or has expired; a retry with the same idempotency_key returns the booking as it is now';
+
+CREATE FUNCTION @extschema@.medreserve_cancel(booking_id integer, reason text DEFAULT NULL,
+    idempotency_key text DEFAULT NULL)
+RETURNS medreserve.bookings
+AS 'MODULE_PATHNAME', 'medreserve_cancel'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_cancel(integer, text, text) IS
+'Cancel a PENDING or CONFIRMED booking and free its slots; records the reason, who cancelled, when, and whether it was late (medreserve.late_cancel_window); a retry with the same idempotency_key returns the booking as it is now';
+
+CREATE FUNCTION @extschema@.medreserve_reschedule(booking_id integer, slot_id integer,
+    idempotency_key text DEFAULT NULL)
+RETURNS medreserve.bookings
+AS 'MODULE_PATHNAME', 'medreserve_reschedule_slot'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_reschedule(integer, integer, text) IS
+'Move a live booking that has not started to another slot, all or nothing: returns the new booking (same patient data and status); the old one is CANCELLED as "rescheduled"; a retry with the same idempotency_key returns the new booking';
+
+CREATE FUNCTION @extschema@.medreserve_reschedule(booking_id integer, slot_ids integer[],
+    idempotency_key text DEFAULT NULL)
+RETURNS medreserve.bookings
+AS 'MODULE_PATHNAME', 'medreserve_reschedule_slots'
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.medreserve_reschedule(integer, integer[], text) IS
+'Move a live booking that has not started to other slots of one doctor, all or nothing; old and new slots may overlap; a retry with the same idempotency_key returns the new booking';
+
+-- A committed key row always names its booking (the call records it before
+-- it returns; a refused call rolls its key row back).  The whole body again,
+-- as sections 1 and 4 left it, plus the check of the keys.
+CREATE OR REPLACE FUNCTION @extschema@.medreserve_verify(
+    OUT problem text, OUT booking_id integer, OUT slot_id integer)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- a live booking covers at least its first slot
+    SELECT 'live booking without its slots', b.id, b.slot_id
+      FROM medreserve.bookings b
+     WHERE medreserve.booking_is_live(b.status, b.expires_at)
+       AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
+                        WHERE bs.booking_id = b.id AND bs.slot_id = b.slot_id)
+    UNION ALL
+    -- only live bookings, and holds that lapsed but are not yet settled, cover slots
+    SELECT 'slot covered by a booking that is over', b.id, bs.slot_id
+      FROM medreserve.booking_slots bs
+      JOIN medreserve.bookings b ON b.id = bs.booking_id
+     WHERE NOT medreserve.booking_is_live(b.status, b.expires_at)
+       AND b.status <> 'PENDING'
+    UNION ALL
+    -- a live booking's doctor and span are those of its slots (issue 13)
+    SELECT 'booking doctor or times differ from its slots', bs.booking_id, min(bs.slot_id)
+      FROM medreserve.booking_slots bs
+      JOIN medreserve.slots s ON s.id = bs.slot_id
+      JOIN medreserve.bookings b ON b.id = bs.booking_id
+     GROUP BY bs.booking_id, b.doctor_id, b.starts_at, b.ends_at, b.slot_id
+    HAVING min(s.doctor_id) <> b.doctor_id OR max(s.doctor_id) <> b.doctor_id
+        OR min(s.start_time) <> b.starts_at
+        OR max(medreserve.slot_end(s.start_time, s.duration_minutes)) <> b.ends_at
+    UNION ALL
+    -- a rescheduled pair names each other
+    SELECT 'reschedule links do not match', b.id, b.slot_id
+      FROM medreserve.bookings b
+      LEFT JOIN medreserve.bookings n ON n.id = b.rescheduled_to
+     WHERE b.rescheduled_to IS NOT NULL
+       AND (n.id IS NULL OR n.rescheduled_from IS DISTINCT FROM b.id
+            OR b.status <> 'CANCELLED')
+    UNION ALL
+    -- a booking's slots belong to one doctor
+    SELECT 'booking covers slots of several doctors', bs.booking_id, min(bs.slot_id)
+      FROM medreserve.booking_slots bs
+      JOIN medreserve.slots s ON s.id = bs.slot_id
+     GROUP BY bs.booking_id
+    HAVING count(DISTINCT s.doctor_id) > 1
+    UNION ALL
+    -- (issue 12) no free generated future slot in time off
+    SELECT 'free generated slot in time off', NULL::integer, s.id
+      FROM medreserve.slots s
+     WHERE s.generated AND s.start_time > now()
+       AND EXISTS (SELECT 1 FROM medreserve.time_off o
+                    WHERE (o.doctor_id = s.doctor_id OR o.doctor_id IS NULL)
+                      AND tstzrange(o.from_time, o.until_time)
+                          && medreserve.slot_period(s.start_time, s.duration_minutes))
+       AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
+                         JOIN medreserve.bookings b ON b.id = bs.booking_id
+                        WHERE bs.slot_id = s.id
+                          AND medreserve.booking_is_live(b.status, b.expires_at))
+    UNION ALL
+    -- issue 14: a kept idempotency key names the booking its call made
+    SELECT 'idempotency key without its booking', NULL::integer, NULL::integer
+      FROM medreserve.idempotency_keys k
+     WHERE k.booking_id IS NULL
+    ORDER BY 2, 3
+$$;
+
 -- end of section 5
 
 
@@ -2031,15 +2226,16 @@ GRANT EXECUTE ON FUNCTION
     medreserve.note_sweep(bigint, bigint, timestamptz)
 TO medreserve_admin;
 
--- issue 13: the appointment's life
+-- issue 13: the appointment's life (book, hold, cancel and reschedule with
+-- the idempotency_key that section 5 appended)
 REVOKE ALL ON FUNCTION
-    @extschema@.medreserve_book(integer, text, text, text, text),
-    @extschema@.medreserve_book(integer[], text, text, text, text),
-    @extschema@.medreserve_hold(integer, text, text, text, text),
-    @extschema@.medreserve_hold(integer[], text, text, text, text),
-    @extschema@.medreserve_cancel(integer, text),
-    @extschema@.medreserve_reschedule(integer, integer),
-    @extschema@.medreserve_reschedule(integer, integer[]),
+    @extschema@.medreserve_book(integer, text, text, text, text, text),
+    @extschema@.medreserve_book(integer[], text, text, text, text, text),
+    @extschema@.medreserve_hold(integer, text, text, text, text, text),
+    @extschema@.medreserve_hold(integer[], text, text, text, text, text),
+    @extschema@.medreserve_cancel(integer, text, text),
+    @extschema@.medreserve_reschedule(integer, integer, text),
+    @extschema@.medreserve_reschedule(integer, integer[], text),
     @extschema@.medreserve_check_in(integer),
     @extschema@.medreserve_complete(integer),
     @extschema@.medreserve_mark_no_show(integer),
@@ -2050,13 +2246,13 @@ REVOKE ALL ON FUNCTION
     medreserve.appointment_of(medreserve.bookings, medreserve.doctors)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
-    @extschema@.medreserve_book(integer, text, text, text, text),
-    @extschema@.medreserve_book(integer[], text, text, text, text),
-    @extschema@.medreserve_hold(integer, text, text, text, text),
-    @extschema@.medreserve_hold(integer[], text, text, text, text),
-    @extschema@.medreserve_cancel(integer, text),
-    @extschema@.medreserve_reschedule(integer, integer),
-    @extschema@.medreserve_reschedule(integer, integer[]),
+    @extschema@.medreserve_book(integer, text, text, text, text, text),
+    @extschema@.medreserve_book(integer[], text, text, text, text, text),
+    @extschema@.medreserve_hold(integer, text, text, text, text, text),
+    @extschema@.medreserve_hold(integer[], text, text, text, text, text),
+    @extschema@.medreserve_cancel(integer, text, text),
+    @extschema@.medreserve_reschedule(integer, integer, text),
+    @extschema@.medreserve_reschedule(integer, integer[], text),
     @extschema@.medreserve_my_appointments(timestamptz, timestamptz)
 TO medreserve_patient, medreserve_admin;
 -- the clinic's side: 42501 inside too, for admins' own login roles
@@ -2116,5 +2312,14 @@ REVOKE ALL ON medreserve.working_hours, medreserve.time_off, medreserve.generati
 REVOKE ALL ON SEQUENCE medreserve.working_hours_id_seq, medreserve.time_off_id_seq FROM PUBLIC;
 GRANT SELECT ON medreserve.working_hours, medreserve.time_off, medreserve.generation_state
     TO medreserve_admin;
+
+-- Issue 14.  confirm with its idempotency_key (book, hold, cancel and
+-- reschedule are granted above), and the idempotency keys: admins may read
+-- them; patients never (they hold emails).
+REVOKE ALL ON FUNCTION @extschema@.medreserve_confirm(integer, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.medreserve_confirm(integer, text)
+TO medreserve_patient, medreserve_admin;
+REVOKE ALL ON TABLE medreserve.idempotency_keys FROM PUBLIC;
+GRANT SELECT ON medreserve.idempotency_keys TO medreserve_admin;
 
 -- end of section 7

@@ -29,6 +29,7 @@
 #include "utils/timestamp.h"
 
 #include "medreserve.h"
+#include "retries.h"
 
 PG_FUNCTION_INFO_V1(medreserve_reschedule_slot);
 PG_FUNCTION_INFO_V1(medreserve_reschedule_slots);
@@ -148,6 +149,7 @@ reschedule(FunctionCallInfo fcinfo, bool many_slots)
 	BookingRequest request = {RESERVE_BOOK, NULL, NULL, NULL, NULL};
 	int32		new_booking_id;
 	Datum		booking;
+	IdempotencyKey *key;
 
 	medreserve_require_writable("medreserve_reschedule()");
 	medreserve_require_read_committed("medreserve_reschedule()");
@@ -166,9 +168,21 @@ reschedule(FunctionCallInfo fcinfo, bool many_slots)
 		nnew = 1;
 	}
 	caller = require_identified_caller("reschedule");
+	/* 1.2 (issue 14): idempotency_key comes last */
+	key = medreserve_idempotency_key(fcinfo, 2, caller.is_admin, caller.claimed_email);
+	medreserve_key_for_reschedule(key, booking_id, new_ids, nnew);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+
+	/* a replayed key answers with the new booking as it is now (retries.c) */
+	if (medreserve_before_change(key))
+	{
+		booking = medreserve_copy_booking_row(fcinfo, caller_cxt);
+		if (SPI_finish() != SPI_OK_FINISH)
+			elog(ERROR, "SPI_finish failed");
+		return booking;
+	}
 
 	/* 1. the booking's slots, to lock them with the new ones */
 	args[0] = Int32GetDatum(booking_id);
@@ -215,7 +229,7 @@ reschedule(FunctionCallInfo fcinfo, bool many_slots)
 					(errcode(ERRCODE_MEDRESERVE_CONFLICT),
 					 errmsg("booking %d has expired", booking_id),
 					 errdetail("Its hold lapsed at %s.",
-							   timestamptz_to_str(DatumGetTimestampTz(first_row_column(2, &isnull)))),
+							   medreserve_iso_utc(DatumGetTimestampTz(first_row_column(2, &isnull)))),
 					 errhint("Hold or book the slots again."),
 					 errhidestmt(true)));
 		ereport(ERROR,
@@ -230,7 +244,7 @@ reschedule(FunctionCallInfo fcinfo, bool many_slots)
 				(errcode(ERRCODE_MEDRESERVE_CONFLICT),
 				 errmsg("booking %d has already started", booking_id),
 				 errdetail("It started at %s.",
-						   timestamptz_to_str(DatumGetTimestampTz(first_row_column(3, &isnull)))),
+						   medreserve_iso_utc(DatumGetTimestampTz(first_row_column(3, &isnull)))),
 				 errhint("Only bookings that have not started can be rescheduled."),
 				 errhidestmt(true)));
 
@@ -266,6 +280,7 @@ reschedule(FunctionCallInfo fcinfo, bool many_slots)
 	if (SPI_processed != 1)
 		elog(ERROR, "could not link booking %d to booking %d", new_booking_id, booking_id);
 	booking = medreserve_copy_booking_row(fcinfo, caller_cxt);
+	medreserve_after_change(key, new_booking_id);
 
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
@@ -333,19 +348,19 @@ refuse_transition(int32 booking_id, const Transition *t)
 		ereport(ERROR,
 				(errcode(ERRCODE_MEDRESERVE_CONFLICT),
 				 errmsg("cannot %s booking %d after it has ended", t->verb, booking_id),
-				 errdetail("It ended at %s.", timestamptz_to_str(ends_at)),
+				 errdetail("It ended at %s.", medreserve_iso_utc(ends_at)),
 				 errhidestmt(true)));
 	if (t->opens_before_start)
 		ereport(ERROR,
 				(errcode(ERRCODE_MEDRESERVE_CONFLICT),
 				 errmsg("cannot %s booking %d yet", t->verb, booking_id),
 				 errdetail("It starts at %s; check-in opens medreserve.check_in_window (%d s) before.",
-						   timestamptz_to_str(starts_at), medreserve_check_in_window_s),
+						   medreserve_iso_utc(starts_at), medreserve_check_in_window_s),
 				 errhidestmt(true)));
 	ereport(ERROR,
 			(errcode(ERRCODE_MEDRESERVE_CONFLICT),
 			 errmsg("cannot %s booking %d before it starts", t->verb, booking_id),
-			 errdetail("It starts at %s.", timestamptz_to_str(starts_at)),
+			 errdetail("It starts at %s.", medreserve_iso_utc(starts_at)),
 			 errhidestmt(true)));
 }
 

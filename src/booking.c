@@ -25,6 +25,7 @@
 #include "utils/timestamp.h"
 
 #include "medreserve.h"
+#include "retries.h"
 
 PG_FUNCTION_INFO_V1(medreserve_book_slot);
 PG_FUNCTION_INFO_V1(medreserve_book_slots);
@@ -139,7 +140,7 @@ lock_bookable_slots(const int32 *ids, int nslots, Datum id_array)
 			ereport(ERROR,
 					(errcode(ERRCODE_MEDRESERVE_CONFLICT),
 					 errmsg("slot %d has already started", ids[i]),
-					 errdetail("It started at %s.", timestamptz_to_str(start)),
+					 errdetail("It started at %s.", medreserve_iso_utc(start)),
 					 errhint("Only future slots can be booked."),
 					 errhidestmt(true)));
 
@@ -192,7 +193,7 @@ refuse_occupied_slots(Datum id_array, bool release_lapsed)
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
 					 errmsg("slot %d is already held", slot_id),
 					 errdetail("Another patient holds it until %s.",
-							   timestamptz_to_str(DatumGetTimestampTz(result_column(row, 4)))),
+							   medreserve_iso_utc(DatumGetTimestampTz(result_column(row, 4)))),
 					 errhint("Choose another slot, or try again after the hold lapses."),
 					 errhidestmt(true)));
 		ereport(ERROR,
@@ -241,7 +242,7 @@ medreserve_insert_booking(const int32 *ids, int nslots, const BookingRequest *re
 	if (request->kind == RESERVE_HOLD)
 	{
 		values[3] = CStringGetTextDatum("PENDING");
-		values[4] = Float8GetDatum((double) medreserve_hold_duration_s);
+		values[4] = Float8GetDatum((double) medreserve_effective_hold_duration());
 	}
 	else
 	{
@@ -277,18 +278,42 @@ medreserve_insert_booking(const int32 *ids, int nslots, const BookingRequest *re
 		elog(ERROR, "inserting a booking returned " UINT64_FORMAT " rows", SPI_processed);
 }
 
-/* The common path of book and hold. */
+/*
+ * The common path of book and hold.  A replayed idempotency key, or a
+ * signed-in patient's own hold of these slots, answers at once and counts
+ * nothing; otherwise the fair-use limits are checked (retries.c) first.
+ */
 static Datum
 reserve_slots(FunctionCallInfo fcinfo, const int32 *ids, int nslots,
-			  const BookingRequest *request)
+			  const BookingRequest *request, const Caller *caller,
+			  IdempotencyKey *key)
 {
 	MemoryContext caller_cxt = CurrentMemoryContext;
 	Datum		booking;
+	Datum	   *id_datums = palloc(sizeof(Datum) * nslots);
+	int32		booking_id;
+
+	for (int i = 0; i < nslots; i++)
+		id_datums[i] = Int32GetDatum(ids[i]);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	if (medreserve_before_reserve(key, caller->is_admin ? NULL : request->patient_email,
+								  caller->claimed_email != NULL,
+								  PointerGetDatum(construct_array(id_datums, nslots, INT4OID,
+																  sizeof(int32), true,
+																  TYPALIGN_INT)),
+								  nslots, request->kind == RESERVE_HOLD))
+	{
+		booking = medreserve_copy_booking_row(fcinfo, caller_cxt);
+		if (SPI_finish() != SPI_OK_FINISH)
+			elog(ERROR, "SPI_finish failed");
+		return booking;
+	}
 	medreserve_insert_booking(ids, nslots, request);
+	booking_id = DatumGetInt32(result_column(0, 1));
 	booking = medreserve_copy_booking_row(fcinfo, caller_cxt);
+	medreserve_after_change(key, booking_id);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 	medreserve_count_success(request->kind == RESERVE_HOLD ? COUNTER_HOLDS_TAKEN
@@ -309,6 +334,7 @@ reserve_from_args(FunctionCallInfo fcinfo, bool many_slots, ReserveKind kind)
 	char	   *patient_email = NULL;
 	BookingRequest request = {kind, NULL, NULL, NULL, NULL};
 	Caller		caller;
+	IdempotencyKey *key;
 	const char *action = kind == RESERVE_HOLD ? "medreserve_hold()" : "medreserve_book()";
 
 	medreserve_require_writable(action);
@@ -355,7 +381,10 @@ reserve_from_args(FunctionCallInfo fcinfo, bool many_slots, ReserveKind kind)
 
 	request.patient_name = patient_name;
 	request.patient_email = patient_email;
-	return reserve_slots(fcinfo, ids, nslots, &request);
+	/* 1.2 (issue 14): idempotency_key comes last, after reason */
+	key = medreserve_idempotency_key(fcinfo, 5, caller.is_admin, caller.claimed_email);
+	medreserve_key_for_reserve(key, ids, nslots, &request);
+	return reserve_slots(fcinfo, ids, nslots, &request, &caller, key);
 }
 
 static Datum
@@ -429,7 +458,7 @@ refuse_booking_change(Datum *args, const char *nulls, bool confirming)
 				(errcode(ERRCODE_MEDRESERVE_CONFLICT),
 				 errmsg("booking %d has expired", booking_id),
 				 errdetail("Its hold lapsed at %s.",
-						   timestamptz_to_str(DatumGetTimestampTz(result_column(0, 2)))),
+						   medreserve_iso_utc(DatumGetTimestampTz(result_column(0, 2)))),
 				 errhint("Hold or book the slot again."),
 				 errhidestmt(true)));
 	if (confirming)
@@ -461,6 +490,7 @@ change_booking(FunctionCallInfo fcinfo, bool confirming)
 	Datum		booking;
 	const char *action = confirming ? "medreserve_confirm()" : "medreserve_cancel()";
 	char	   *reason = NULL;
+	IdempotencyKey *key;
 
 	medreserve_require_writable(action);
 	medreserve_require_read_committed(action);
@@ -476,6 +506,11 @@ change_booking(FunctionCallInfo fcinfo, bool confirming)
 	if (!confirming && PG_NARGS() > 1 && !PG_ARGISNULL(1))
 		reason = medreserve_check_visit_text(PG_GETARG_TEXT_PP(1), "reason");
 
+	/* 1.2 (issue 14): confirm(booking_id, idempotency_key), cancel(booking_id, reason, idempotency_key) */
+	key = medreserve_idempotency_key(fcinfo, confirming ? 1 : 2, caller.is_admin,
+									 caller.claimed_email);
+	medreserve_key_for_change(key, confirming, booking_id, reason);
+
 	args[0] = Int32GetDatum(booking_id);
 	if (caller.claimed_email != NULL)
 		args[1] = CStringGetTextDatum(caller.claimed_email);
@@ -490,6 +525,15 @@ change_booking(FunctionCallInfo fcinfo, bool confirming)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+
+	/* a replayed key answers with the booking as it is now (retries.c) */
+	if (medreserve_before_change(key))
+	{
+		booking = medreserve_copy_booking_row(fcinfo, caller_cxt);
+		if (SPI_finish() != SPI_OK_FINISH)
+			elog(ERROR, "SPI_finish failed");
+		return booking;
+	}
 
 	if (confirming)
 		medreserve_execute(PLAN_CONFIRM, args, nulls, SPI_OK_UPDATE_RETURNING);
@@ -508,6 +552,8 @@ change_booking(FunctionCallInfo fcinfo, bool confirming)
 		if (!isnull && DatumGetBool(late))
 			medreserve_count_success(COUNTER_LATE_CANCELLATIONS, 1);
 	}
+	/* after the row is read: recording the key runs another statement */
+	medreserve_after_change(key, booking_id);
 
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");

@@ -28,6 +28,7 @@
 #include "utils/timestamp.h"
 
 #include "medreserve.h"
+#include "retries.h"
 
 PG_FUNCTION_INFO_V1(medreserve_expire);
 PG_FUNCTION_INFO_V1(medreserve_expire_batch_sql);
@@ -88,6 +89,8 @@ note_sweep(int64 holds_failed, int64 slots_released, TimestampTz started_at)
 	args[1] = Int64GetDatum(slots_released);
 	args[2] = TimestampTzGetDatum(started_at);
 	medreserve_execute(PLAN_NOTE_SWEEP, args, NULL, SPI_OK_UPDATE);
+	/* and one batch of idempotency keys past their window (issue 14) */
+	medreserve_prune_idempotency_keys();
 
 	if (holds_failed > 0)
 		ereport(LOG,

@@ -15,6 +15,7 @@
 #include "utils/timestamp.h"
 
 #include "medreserve.h"
+#include "retries.h"
 
 PG_MODULE_MAGIC;
 
@@ -26,6 +27,14 @@ int			medreserve_late_cancel_window_s = 24 * 3600;
 int			medreserve_no_show_after_s = 0;
 char	   *medreserve_default_time_zone = NULL;
 char	   *medreserve_slot_horizon = NULL;
+
+/* issue 14: safe retries and fair use (retries.c) */
+int			medreserve_idempotency_window_s = 24 * 3600;
+int			medreserve_max_live_holds = 3;
+int			medreserve_max_future_bookings = 0;
+int			medreserve_min_notice_s = 0;
+int			medreserve_max_advance_s = 0;
+int			medreserve_max_hold_duration_s = 15 * 60;
 
 void		_PG_init(void);
 
@@ -140,6 +149,60 @@ _PG_init(void)
 							   "8 weeks",
 							   PGC_USERSET, 0,
 							   check_slot_horizon, NULL, NULL);
+
+	/*
+	 * Issue 14.  The limits are the clinic's, not the patient's: SUSET, so
+	 * a patient's own session cannot raise them.  They are set per database
+	 * or role (ALTER ROLE ... SET); PostgREST applies a role's settings when
+	 * its authenticator has GRANT SET ON PARAMETER for them.
+	 */
+	DefineCustomIntVariable("medreserve.max_hold_duration",
+							"The longest a hold may last, whatever medreserve.hold_duration says.",
+							"medreserve.hold_duration may be set lower by any role, never higher than this.",
+							&medreserve_max_hold_duration_s,
+							15 * 60, 1, 7 * 24 * 3600,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medreserve.idempotency_window",
+							"How long an idempotency key is remembered.",
+							"A retry with the same key within this time returns the first call's booking; the sweep prunes older keys.",
+							&medreserve_idempotency_window_s,
+							24 * 3600, 60, 30 * 24 * 3600,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medreserve.max_live_holds_per_patient",
+							"How many slots one patient may hold at a time (0: no limit).",
+							"Counted in slots over the patient's live holds; admins are exempt.",
+							&medreserve_max_live_holds,
+							3, 0, 100000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medreserve.max_future_bookings_per_patient",
+							"How many live bookings (holds included) yet to start one patient may have (0: no limit).",
+							"Admins are exempt.",
+							&medreserve_max_future_bookings,
+							0, 0, 100000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medreserve.min_notice",
+							"How long before its start a slot can last be booked or held by a patient (0: until it starts).",
+							NULL,
+							&medreserve_min_notice_s,
+							0, 0, 365 * 24 * 3600,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medreserve.max_advance",
+							"How far ahead of its start a slot can first be booked or held by a patient (0: no limit).",
+							NULL,
+							&medreserve_max_advance_s,
+							0, 0, 10 * 365 * 24 * 3600,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("medreserve");
 

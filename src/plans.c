@@ -265,6 +265,96 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"       (SELECT max(starts_at) FROM due)",
 		3, {INT4OID, FLOAT8OID, TIMESTAMPTZOID}
 	},
+
+	/* --- Issue 14: idempotency keys and fair use (retries.c) --- */
+	[PLAN_CLAIM_KEY] = {
+		/*
+		 * Insert the key, or wait on the unique index for the call that holds
+		 * it and lock its row.  A row older than the window ($4 seconds) is
+		 * taken over; any other conflict returns nothing.
+		 */
+		"claim idempotency key",
+		"INSERT INTO medreserve.idempotency_keys AS k (scope, key, fingerprint)"
+		" VALUES ($1, $2, $3)"
+		" ON CONFLICT (scope, key) DO UPDATE"
+		"   SET fingerprint = excluded.fingerprint, booking_id = NULL, created_at = now()"
+		"   WHERE k.created_at <= now() - $4 * interval '1 second'"
+		" RETURNING 1",
+		4, {TEXTOID, TEXTOID, BYTEAOID, FLOAT8OID}
+	},
+	[PLAN_READ_KEY] = {
+		"read idempotency key",
+		"SELECT fingerprint, booking_id, created_at FROM medreserve.idempotency_keys"
+		" WHERE scope = $1 AND key = $2",
+		2, {TEXTOID, TEXTOID}
+	},
+	[PLAN_RECORD_KEY] = {
+		"record idempotency key",
+		"UPDATE medreserve.idempotency_keys SET booking_id = $3"
+		" WHERE scope = $1 AND key = $2",
+		3, {TEXTOID, TEXTOID, INT4OID}
+	},
+	[PLAN_READ_BOOKING] = {
+		"read booking",
+		"SELECT * FROM medreserve.bookings WHERE id = $1",
+		1, {INT4OID}
+	},
+	[PLAN_LOCK_PATIENT] = {
+		/* serialises one patient's calls; released when the transaction ends */
+		"lock patient",
+		"SELECT pg_catalog.pg_advisory_xact_lock(1836213619,"
+		"       pg_catalog.hashtext(medreserve.email_key($1)))",
+		1, {TEXTOID}
+	},
+	[PLAN_OWN_HOLD] = {
+		/* the patient's live hold on exactly the slots $2 (sorted), if any */
+		"find own hold",
+		"SELECT b.id FROM medreserve.booking_slots bs"
+		"  JOIN medreserve.bookings b ON b.id = bs.booking_id"
+		" WHERE bs.slot_id = ($2::integer[])[1]"
+		"   AND b.status = 'PENDING' AND medreserve.booking_is_live(b.status, b.expires_at)"
+		"   AND medreserve.email_key(b.patient_email) = medreserve.email_key($1)"
+		"   AND ARRAY(SELECT o.slot_id FROM medreserve.booking_slots o"
+		"              WHERE o.booking_id = b.id ORDER BY o.slot_id) = $2::integer[]",
+		2, {TEXTOID, INT4ARRAYOID}
+	},
+	[PLAN_SLOT_WINDOW] = {
+		/*
+		 * Slots sooner than the minimum notice ($2 s) or further than the
+		 * advance ($3 s, 0: none).  Slots already started are left to the
+		 * lock step, which says so.
+		 */
+		"check booking window",
+		"SELECT id, start_time,"
+		"       start_time > now() AND start_time < now() + $2 * interval '1 second',"
+		"       $3 > 0 AND start_time > now() + $3 * interval '1 second'"
+		"  FROM medreserve.slots WHERE id = ANY ($1) ORDER BY start_time, id",
+		3, {INT4ARRAYOID, FLOAT8OID, FLOAT8OID}
+	},
+	[PLAN_PATIENT_LOAD] = {
+		/* a patient's live holds in slots, and live bookings yet to start */
+		"count patient bookings",
+		"SELECT coalesce(sum(n.slots) FILTER (WHERE b.status = 'PENDING'), 0)::integer,"
+		"       count(*) FILTER (WHERE b.starts_at > now())::integer"
+		"  FROM medreserve.bookings b"
+		"  CROSS JOIN LATERAL (SELECT count(*) AS slots FROM medreserve.booking_slots bs"
+		"                       WHERE bs.booking_id = b.id) n"
+		" WHERE medreserve.email_key(b.patient_email) = medreserve.email_key($1)"
+		"   AND medreserve.booking_is_live(b.status, b.expires_at)",
+		1, {TEXTOID}
+	},
+	[PLAN_PRUNE_KEYS] = {
+		/* one batch per sweep; a key a call holds right now is left alone */
+		"prune idempotency keys",
+		"WITH old AS ("
+		"  SELECT scope, key FROM medreserve.idempotency_keys"
+		"   WHERE created_at <= now() - $1 * interval '1 second'"
+		"   ORDER BY created_at LIMIT $2"
+		"   FOR UPDATE SKIP LOCKED)"
+		"DELETE FROM medreserve.idempotency_keys k USING old"
+		" WHERE k.scope = old.scope AND k.key = old.key",
+		2, {FLOAT8OID, INT4OID}
+	},
 };
 
 static SPIPlanPtr kept_plans[NUM_MEDRESERVE_PLANS];

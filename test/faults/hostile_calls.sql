@@ -324,7 +324,8 @@ VALUES ('SET medreserve.*', 'SET medreserve.hold_duraton = ''5min''', NULL, '{42
 INSERT INTO hostile.calls (fn, role_sql, sql, ok)
 SELECT 'patient ' || f,
        format('SET ROLE hostile_patient; SET request.jwt.claims = %L', c),
-       format(sql, 40 + row_number() OVER ()), '{22004,22023,PT404,PT409,23505,42501}'
+       -- PT429: these calls are one patient's, so the fair-use limits (issue 14) apply
+       format(sql, 40 + row_number() OVER ()), '{22004,22023,PT404,PT409,23505,42501,PT429}'
        -- a claim that is not JSON at all: PostgreSQL's json input error (see hostile.sh)
        || CASE WHEN c LIKE 'garbage%' THEN '{22P02}'::text[] ELSE '{}' END
   FROM unnest(ARRAY['', 'garbage', 'garbage{', '[]', '"just a string"', '{}', '{"email": null}', '{"email": ""}',
