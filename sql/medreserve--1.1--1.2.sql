@@ -2074,7 +2074,14 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'medreserve_ring_doorbell_sql'
 LANGUAGE c VOLATILE STRICT;
 COMMENT ON FUNCTION medreserve.ring_doorbell(bigint) IS
-'Internal: NOTIFY medreserve_events with the event id, once per (sub)transaction and only when a consumer is registered';
+'Internal: note an event of this transaction; just before it commits, the transaction rings the doorbell (NOTIFY medreserve_events, payload: its first event id) if a consumer waits';
+
+CREATE FUNCTION medreserve.arm_doorbell()
+RETURNS void
+AS 'MODULE_PATHNAME', 'medreserve_arm_doorbell_sql'
+LANGUAGE c VOLATILE;
+COMMENT ON FUNCTION medreserve.arm_doorbell() IS
+'Internal: a consumer of this database is caught up and waits: the next transaction with events rings the doorbell (shared memory; a no-op when medreserve is not preloaded)';
 
 CREATE FUNCTION medreserve.require_read_committed(action text)
 RETURNS void
@@ -2188,6 +2195,7 @@ BEGIN
     VALUES (consumer_name, coalesce(start_xact, '0'), coalesce(start_event, 0))
     ON CONFLICT (name) DO NOTHING;
     SELECT c.* INTO registered FROM medreserve.event_consumers c WHERE c.name = consumer_name;
+    PERFORM medreserve.arm_doorbell();
     RETURN registered;
 END
 $$;
@@ -2284,6 +2292,11 @@ BEGIN
            (pg_catalog.array_agg(f.id ORDER BY f.xact_id DESC, f.id DESC))[1]
       INTO fresh_ids, last_xact, last_event
       FROM fresh f;
+
+    -- caught up: the consumer will wait, so the next transaction with events rings
+    IF cardinality(again) + coalesce(cardinality(fresh_ids), 0) < max_events THEN
+        PERFORM medreserve.arm_doorbell();
+    END IF;
 
     UPDATE medreserve.event_consumers c
        SET cursor_xact_id = coalesce(last_xact, c.cursor_xact_id),
@@ -2887,6 +2900,7 @@ REVOKE ALL ON FUNCTION
     medreserve.booking_event(),
     medreserve.slot_events(),
     medreserve.ring_doorbell(bigint),
+    medreserve.arm_doorbell(),
     medreserve.require_read_committed(text),
     medreserve.lock_consumer(text),
     medreserve.booking_period(integer),

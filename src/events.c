@@ -23,9 +23,20 @@
  * new status is one line.  Events carry no patient data: ids, statuses,
  * where the change came from.
  *
- * The doorbell rings once per (sub)transaction that writes events, and only
- * when a consumer is registered (medreserve.event_consumers): NOTIFY takes a
- * database-wide lock at commit, so a clinic without consumers never pays.
+ * The doorbell (NOTIFY medreserve_events, payload: the transaction's first
+ * event id) rings just before a transaction with events commits, and only
+ * when a consumer may be waiting for it.  NOTIFY takes a database-wide lock
+ * at commit that it holds through the commit's WAL flush, which serialises
+ * committing transactions (measured in bench/EVENTS.md: ten times fewer
+ * bookings per second when every booking rings).  So a consumer whose claim
+ * came back short (it is caught up and about to wait) arms a flag of its
+ * database in shared memory (medreserve.arm_doorbell()), and the first
+ * transaction with events to commit after that rings and disarms it; while
+ * consumers are busy draining, bookers pay nothing.  The doorbell is a hint:
+ * consumers also claim now and then without one (events of a transaction are
+ * handed out only once every older one has ended, which may be later than
+ * its own ring).  Without shared memory (medreserve not preloaded) it rings
+ * for every transaction with events while a consumer is registered.
  *
  *-------------------------------------------------------------------------
  */
@@ -35,7 +46,11 @@
 #include "commands/async.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
-#include "storage/proc.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
 
@@ -43,6 +58,7 @@
 
 PG_FUNCTION_INFO_V1(medreserve_booking_event);
 PG_FUNCTION_INFO_V1(medreserve_ring_doorbell_sql);
+PG_FUNCTION_INFO_V1(medreserve_arm_doorbell_sql);
 PG_FUNCTION_INFO_V1(medreserve_require_read_committed_sql);
 
 /* Set by the sweep while it settles a batch (expiry.c). */
@@ -79,34 +95,159 @@ event_type(const char *status, bool inserted)
 	return inserted ? "created" : "changed";
 }
 
-/* The (sub)transaction that last rang the doorbell. */
-static LocalTransactionId doorbell_lxid = InvalidLocalTransactionId;
-static SubTransactionId doorbell_subxid = InvalidSubTransactionId;
+/*
+ * The armed flags, one per database that has a waiting consumer.  A database
+ * takes an entry the first time it arms and keeps it; when all are taken,
+ * the others ring for every transaction with events (as if always armed).
+ */
+#define DOORBELL_DATABASES 64
+
+typedef struct DoorbellShared
+{
+	pg_atomic_uint32 database[DOORBELL_DATABASES];	/* Oid, 0 = free */
+	pg_atomic_uint32 armed[DOORBELL_DATABASES];
+} DoorbellShared;
+
+static DoorbellShared *doorbell = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* This transaction's first event id (0: none yet), and whether to ring. */
+static int64 xact_first_event = 0;
+static bool xact_rings_always = false;	/* without shared memory */
+
+static void
+doorbell_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(DoorbellShared)));
+}
+
+static void
+doorbell_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	doorbell = ShmemInitStruct("medreserve doorbell", sizeof(DoorbellShared), &found);
+	if (!found)
+	{
+		for (int i = 0; i < DOORBELL_DATABASES; i++)
+		{
+			pg_atomic_init_u32(&doorbell->database[i], InvalidOid);
+			pg_atomic_init_u32(&doorbell->armed[i], 0);
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
 
 /*
- * NOTIFY medreserve_events with the event id as payload, at most once per
- * (sub)transaction and only when a consumer is registered (SPI must be
- * connected).  A notification queued in a subtransaction that rolls back is
- * dropped with it; the next event in the parent rings again, because the
- * subtransaction differs.
+ * The entry of this database, taking a free one when create is set; -1 when
+ * there is none (never armed here, or every entry taken).
+ */
+static int
+doorbell_entry(bool create)
+{
+	for (int i = 0; i < DOORBELL_DATABASES; i++)
+		if (pg_atomic_read_u32(&doorbell->database[i]) == MyDatabaseId)
+			return i;
+	if (!create)
+		return -1;
+	for (int i = 0; i < DOORBELL_DATABASES; i++)
+	{
+		uint32		expected = InvalidOid;
+
+		if (pg_atomic_compare_exchange_u32(&doorbell->database[i], &expected, MyDatabaseId) ||
+			expected == MyDatabaseId)
+			return i;
+	}
+	return -1;
+}
+
+static bool
+doorbell_table_full(void)
+{
+	for (int i = 0; i < DOORBELL_DATABASES; i++)
+		if (pg_atomic_read_u32(&doorbell->database[i]) == InvalidOid)
+			return false;
+	return true;
+}
+
+/*
+ * Just before a transaction with events commits: ring if a consumer waits
+ * (and disarm, so the next transactions do not), then forget the
+ * transaction's state whatever its end.  A prepared transaction cannot
+ * NOTIFY, so it does not ring.
+ */
+static void
+doorbell_xact_callback(XactEvent event, void *arg)
+{
+	bool		ring = false;
+	char		payload[32];
+
+	if (event == XACT_EVENT_PRE_COMMIT && xact_first_event != 0)
+	{
+		if (doorbell == NULL)
+			ring = xact_rings_always;
+		else
+		{
+			int			entry = doorbell_entry(false);
+
+			if (entry >= 0)
+				ring = pg_atomic_exchange_u32(&doorbell->armed[entry], 0) != 0;
+			else
+				ring = doorbell_table_full();
+		}
+		if (ring)
+		{
+			snprintf(payload, sizeof(payload), INT64_FORMAT, xact_first_event);
+			Async_Notify(MEDRESERVE_EVENTS_CHANNEL, payload);
+		}
+	}
+	if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PRE_PREPARE &&
+		event != XACT_EVENT_PARALLEL_PRE_COMMIT)
+	{
+		xact_first_event = 0;
+		xact_rings_always = false;
+	}
+}
+
+/*
+ * Called from _PG_init: the transaction callback always, the shared flags
+ * only while shared_preload_libraries is processed.
+ */
+void
+medreserve_events_init(void)
+{
+	if (process_shared_preload_libraries_in_progress)
+	{
+		prev_shmem_request_hook = shmem_request_hook;
+		shmem_request_hook = doorbell_shmem_request;
+		prev_shmem_startup_hook = shmem_startup_hook;
+		shmem_startup_hook = doorbell_shmem_startup;
+	}
+	RegisterXactCallback(doorbell_xact_callback, NULL);
+}
+
+/*
+ * Note an event written by this transaction (SPI must be connected): the
+ * first one is the doorbell's payload.  Without shared memory, whether to
+ * ring is decided here, once per transaction: when a consumer is registered.
  */
 void
 medreserve_ring_doorbell(int64 event_id)
 {
-	char		payload[32];
-
-	if (doorbell_lxid == MyProc->lxid &&
-		doorbell_subxid == GetCurrentSubTransactionId())
+	if (xact_first_event != 0)
 		return;
-
-	medreserve_execute(PLAN_ANY_CONSUMER, NULL, NULL, SPI_OK_SELECT);
-	if (SPI_processed > 0)
+	xact_first_event = event_id;
+	if (doorbell == NULL)
 	{
-		snprintf(payload, sizeof(payload), INT64_FORMAT, event_id);
-		Async_Notify(MEDRESERVE_EVENTS_CHANNEL, payload);
+		medreserve_execute(PLAN_ANY_CONSUMER, NULL, NULL, SPI_OK_SELECT);
+		xact_rings_always = SPI_processed > 0;
 	}
-	doorbell_lxid = MyProc->lxid;
-	doorbell_subxid = GetCurrentSubTransactionId();
 }
 
 /* Text value of a column of a bookings row, or NULL. */
@@ -189,7 +330,7 @@ medreserve_booking_event(PG_FUNCTION_ARGS)
 	return PointerGetDatum(row);
 }
 
-/* medreserve.ring_doorbell(event_id), for the slot triggers (PL/pgSQL). */
+/* medreserve.ring_doorbell(event_id): note an event of the slot triggers (PL/pgSQL). */
 Datum
 medreserve_ring_doorbell_sql(PG_FUNCTION_ARGS)
 {
@@ -198,6 +339,21 @@ medreserve_ring_doorbell_sql(PG_FUNCTION_ARGS)
 	medreserve_ring_doorbell(PG_GETARG_INT64(0));
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
+	PG_RETURN_VOID();
+}
+
+/*
+ * medreserve.arm_doorbell(): a consumer is caught up and about to wait, so
+ * the next transaction with events in this database rings.  A no-op without
+ * shared memory (every transaction with events rings there).
+ */
+Datum
+medreserve_arm_doorbell_sql(PG_FUNCTION_ARGS)
+{
+	int			entry;
+
+	if (doorbell != NULL && (entry = doorbell_entry(true)) >= 0)
+		pg_atomic_write_u32(&doorbell->armed[entry], 1);
 	PG_RETURN_VOID();
 }
 

@@ -177,6 +177,9 @@ _PG_init(void)
 	/* Errors of statements that call medreserve log no patient data. */
 	medreserve_privacy_init();
 
+	/* The outbox's doorbell: a transaction callback, shared flags when preloaded. */
+	medreserve_events_init();
+
 	/* Shared memory can only be had at start-up. */
 	if (process_shared_preload_libraries_in_progress)
 		medreserve_stats_init();

@@ -104,6 +104,7 @@ typedef enum MedreserveCounter
 /* events.c */
 #define MEDRESERVE_EVENTS_CHANNEL "medreserve_events"
 extern bool medreserve_sweeping;
+extern void medreserve_events_init(void);
 extern void medreserve_ring_doorbell(int64 event_id);
 
 /* privacy.c */
