@@ -2142,6 +2142,47 @@ CREATE TRIGGER slots_event_removed AFTER DELETE ON medreserve.slots
     REFERENCING OLD TABLE AS old_slots
     FOR EACH STATEMENT EXECUTE FUNCTION medreserve.slot_events();
 
+/* --- medreserve_verify() learns the outbox's invariant (section 1 has the rest) --- */
+
+CREATE OR REPLACE FUNCTION @extschema@.medreserve_verify(
+    OUT problem text, OUT booking_id integer, OUT slot_id integer)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- a live booking covers at least its first slot
+    SELECT 'live booking without its slots', b.id, b.slot_id
+      FROM medreserve.bookings b
+     WHERE medreserve.booking_is_live(b.status, b.expires_at)
+       AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
+                        WHERE bs.booking_id = b.id AND bs.slot_id = b.slot_id)
+    UNION ALL
+    -- only live bookings, and holds that lapsed but are not yet settled, cover slots
+    SELECT 'slot covered by a booking that is over', b.id, bs.slot_id
+      FROM medreserve.booking_slots bs
+      JOIN medreserve.bookings b ON b.id = bs.booking_id
+     WHERE b.status NOT IN ('PENDING', 'CONFIRMED')
+    UNION ALL
+    -- a booking's slots belong to one doctor
+    SELECT 'booking covers slots of several doctors', bs.booking_id, min(bs.slot_id)
+      FROM medreserve.booking_slots bs
+      JOIN medreserve.slots s ON s.id = bs.slot_id
+     GROUP BY bs.booking_id
+    HAVING count(DISTINCT s.doctor_id) > 1
+    UNION ALL
+    -- issue 15: events stamped by a transaction this cluster has not reached
+    -- (restored from another cluster): consumers would not see them in order
+    SELECT format('events with transaction ids ahead of this cluster: %s (restored from another cluster? register the consumers again)', count(*)),
+           NULL::integer, NULL::integer
+      FROM medreserve.events e
+     WHERE e.xact_id >= pg_snapshot_xmax(pg_current_snapshot())
+    HAVING count(*) > 0
+    ORDER BY 2, 3
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_verify() IS
+'Check the invariants of the booking tables and the outbox; returns one row per problem, none when consistent';
+
 /* --- Consumers: register, claim, acknowledge --- */
 
 -- A registered consumer's row, locked; PT404 when there is none.
