@@ -2102,7 +2102,8 @@ AS $$
 DECLARE
     first_event bigint;
 BEGIN
-    IF NOT pg_catalog.current_setting('medreserve.events')::boolean THEN
+    -- the setting exists once the library is loaded; until then it is at its default (on)
+    IF NOT coalesce(pg_catalog.current_setting('medreserve.events', true), 'on')::boolean THEN
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
