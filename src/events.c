@@ -185,11 +185,11 @@ doorbell_table_full(void)
 static void
 doorbell_xact_callback(XactEvent event, void *arg)
 {
-	bool		ring = false;
-	char		payload[32];
-
 	if (event == XACT_EVENT_PRE_COMMIT && xact_first_event != 0)
 	{
+		bool		ring;
+		char		payload[32];
+
 		if (doorbell == NULL)
 			ring = xact_rings_always;
 		else
