@@ -51,7 +51,10 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "catalog/pg_type_d.h"
+#include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/rel.h"
 
 #include "medreserve.h"
@@ -276,8 +279,8 @@ medreserve_booking_event(PG_FUNCTION_ARGS)
 	char	   *old_status = NULL;
 	char	   *booking_id;
 	char	   *slot_id;
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[5];
+	StringInfoData detail;
 	bool		isnull;
 	int64		event_id;
 
@@ -306,19 +309,29 @@ medreserve_booking_event(PG_FUNCTION_ARGS)
 	values[1] = Int32GetDatum(pg_strtoint32(booking_id));
 	values[2] = Int32GetDatum(pg_strtoint32(slot_id));
 	values[3] = CStringGetTextDatum(status);
+
+	/*
+	 * detail: the previous status, and where a lapsed hold was settled (by
+	 * the sweep, or by a booker who wanted its slot).
+	 */
+	initStringInfo(&detail);
+	appendStringInfoChar(&detail, '{');
 	if (old_status != NULL)
-		values[4] = CStringGetTextDatum(old_status);
-	else
-		nulls[4] = 'n';
-	/* where a lapsed hold was settled: by the sweep, or by a booker */
+	{
+		appendStringInfoString(&detail, "\"from\": ");
+		escape_json(&detail, old_status);
+	}
 	if (strcmp(status, "FAILED") == 0)
-		values[5] = CStringGetTextDatum(medreserve_sweeping ? "sweep" : "booking");
-	else
-		nulls[5] = 'n';
+	{
+		appendStringInfoString(&detail, old_status != NULL ? ", \"via\": " : "\"via\": ");
+		escape_json(&detail, medreserve_sweeping ? "sweep" : "booking");
+	}
+	appendStringInfoChar(&detail, '}');
+	values[4] = DirectFunctionCall1(jsonb_in, CStringGetDatum(detail.data));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	medreserve_execute(PLAN_INSERT_EVENT, values, nulls, SPI_OK_INSERT_RETURNING);
+	medreserve_execute(PLAN_INSERT_EVENT, values, NULL, SPI_OK_INSERT_RETURNING);
 	if (SPI_processed != 1)
 		elog(ERROR, "inserting an event returned " UINT64_FORMAT " rows", SPI_processed);
 	event_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,

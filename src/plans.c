@@ -273,15 +273,14 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		 */
 		"insert event",
 		"INSERT INTO medreserve.events (type, booking_id, doctor_id, slot_ids, status, detail)"
-		" SELECT $1, $2, s.doctor_id,"
-		"        coalesce((SELECT array_agg(bs.slot_id ORDER BY bs.slot_id)"
-		"                    FROM medreserve.booking_slots bs WHERE bs.booking_id = $2),"
-		"                 ARRAY[$3]),"
-		"        $4, pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('from', $5, 'via', $6))"
-		"   FROM (SELECT $3 AS id) AS first_slot"
-		"   LEFT JOIN medreserve.slots s ON s.id = first_slot.id"
+		" VALUES ($1, $2,"
+		"         (SELECT s.doctor_id FROM medreserve.slots s WHERE s.id = $3),"
+		"         coalesce((SELECT array_agg(bs.slot_id ORDER BY bs.slot_id)"
+		"                     FROM medreserve.booking_slots bs WHERE bs.booking_id = $2),"
+		"                  ARRAY[$3]),"
+		"         $4, $5)"
 		" RETURNING id",
-		6, {TEXTOID, INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID}
+		5, {TEXTOID, INT4OID, INT4OID, TEXTOID, JSONBOID}
 	},
 	[PLAN_ANY_CONSUMER] = {
 		/* does anyone consume events?  (whether to ring the doorbell) */
