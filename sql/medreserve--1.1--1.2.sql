@@ -45,6 +45,19 @@ COMMENT ON FUNCTION medreserve.hold_has_lapsed(text, timestamptz) IS
 'A PENDING hold whose time is up and that nobody has settled yet (the complement of booking_is_live among holds)';
 
 /*
+ * The outbox's part of medreserve_verify(): a stub here, because the outbox
+ * is made in section 6, which replaces it with the real check.
+ */
+CREATE FUNCTION medreserve.verify_outbox(
+    OUT problem text, OUT booking_id integer, OUT slot_id integer)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT NULL::text, NULL::integer, NULL::integer WHERE false
+$$;
+
+/*
  * What must always be true of the tables, as rows of problems (none when all
  * is well): the race and fault tests run it after every run, and a DBA after
  * a restore or an upgrade, as amcheck is run for indexes.
@@ -107,10 +120,13 @@ AS $$
                          JOIN medreserve.bookings b ON b.id = bs.booking_id
                         WHERE bs.slot_id = s.id
                           AND medreserve.booking_is_live(b.status, b.expires_at))
+    UNION ALL
+    -- the outbox's invariants (issue 15; defined in section 6)
+    SELECT o.problem, o.booking_id, o.slot_id FROM medreserve.verify_outbox() o
     ORDER BY 2, 3
 $$;
 COMMENT ON FUNCTION @extschema@.medreserve_verify() IS
-'Check the invariants of the booking tables; returns one row per problem, none when consistent';
+'Check the invariants of the booking tables and the outbox; returns one row per problem, none when consistent';
 
 /* --- The trusted gateway and the caller's identity (src/identity.c) --- */
 
@@ -2065,8 +2081,13 @@ CREATE TRIGGER bookings_event_created AFTER INSERT ON medreserve.bookings
     FOR EACH ROW EXECUTE FUNCTION medreserve.booking_event();
 -- BEFORE UPDATE: the booking's booking_slots rows still exist (a cancel or
 -- an expiry deletes them later in the same statement); named to fire last.
-CREATE TRIGGER zz_bookings_event_changed BEFORE UPDATE OF status ON medreserve.bookings
-    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+-- A reschedule (issue 13) cancels the old booking, makes a new one, and links
+-- the new one to the old: that link is the "rescheduled" event.
+CREATE TRIGGER zz_bookings_event_changed
+    BEFORE UPDATE OF status, rescheduled_from ON medreserve.bookings
+    FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status
+          OR (OLD.rescheduled_from IS NULL AND NEW.rescheduled_from IS NOT NULL))
     EXECUTE FUNCTION medreserve.booking_event();
 
 CREATE FUNCTION medreserve.ring_doorbell(event_id bigint)
@@ -2143,46 +2164,24 @@ CREATE TRIGGER slots_event_removed AFTER DELETE ON medreserve.slots
     REFERENCING OLD TABLE AS old_slots
     FOR EACH STATEMENT EXECUTE FUNCTION medreserve.slot_events();
 
-/* --- medreserve_verify() learns the outbox's invariant (section 1 has the rest) --- */
+/* --- medreserve_verify() learns the outbox's invariant --- */
 
-CREATE OR REPLACE FUNCTION @extschema@.medreserve_verify(
+-- Events stamped by a transaction this cluster has not reached (restored
+-- from another cluster): consumers would not get them in order.
+CREATE OR REPLACE FUNCTION medreserve.verify_outbox(
     OUT problem text, OUT booking_id integer, OUT slot_id integer)
 RETURNS SETOF record
 LANGUAGE sql STABLE
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    -- a live booking covers at least its first slot
-    SELECT 'live booking without its slots', b.id, b.slot_id
-      FROM medreserve.bookings b
-     WHERE medreserve.booking_is_live(b.status, b.expires_at)
-       AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
-                        WHERE bs.booking_id = b.id AND bs.slot_id = b.slot_id)
-    UNION ALL
-    -- only live bookings, and holds that lapsed but are not yet settled, cover slots
-    SELECT 'slot covered by a booking that is over', b.id, bs.slot_id
-      FROM medreserve.booking_slots bs
-      JOIN medreserve.bookings b ON b.id = bs.booking_id
-     WHERE b.status NOT IN ('PENDING', 'CONFIRMED')
-    UNION ALL
-    -- a booking's slots belong to one doctor
-    SELECT 'booking covers slots of several doctors', bs.booking_id, min(bs.slot_id)
-      FROM medreserve.booking_slots bs
-      JOIN medreserve.slots s ON s.id = bs.slot_id
-     GROUP BY bs.booking_id
-    HAVING count(DISTINCT s.doctor_id) > 1
-    UNION ALL
-    -- issue 15: events stamped by a transaction this cluster has not reached
-    -- (restored from another cluster): consumers would not see them in order
     SELECT format('events with transaction ids ahead of this cluster: %s (restored from another cluster? register the consumers again)', count(*)),
            NULL::integer, NULL::integer
       FROM medreserve.events e
      WHERE e.xact_id >= pg_snapshot_xmax(pg_current_snapshot())
     HAVING count(*) > 0
-    ORDER BY 2, 3
 $$;
-COMMENT ON FUNCTION @extschema@.medreserve_verify() IS
-'Check the invariants of the booking tables and the outbox; returns one row per problem, none when consistent';
+COMMENT ON FUNCTION medreserve.verify_outbox() IS
+'Internal: the outbox''s rows of medreserve_verify()';
 
 /* --- Consumers: register, claim, acknowledge --- */
 
@@ -2431,7 +2430,8 @@ SELECT pg_catalog.pg_extension_config_dump('medreserve.reminders_sent', '');
 
 /*
  * When a booking takes place: from the start of its first slot to the end of
- * its last.  The FHIR functions and the reminders use this one definition.
+ * its last, with its slots (kept: a booking that released its slots keeps its
+ * first one).  The FHIR Appointment lists these slots.
  */
 CREATE FUNCTION medreserve.booking_period(booking_id integer,
     OUT starts_at timestamptz, OUT ends_at timestamptz, OUT doctor_id integer,
@@ -2451,12 +2451,13 @@ AS $$
                      WHERE bs.booking_id = booking_period.booking_id)
 $$;
 COMMENT ON FUNCTION medreserve.booking_period(integer) IS
-'Internal: start of the first and end of the last slot of a booking, its doctor and slots (a booking that released its slots keeps its first one)';
+'Internal: start of the first and end of the last slot of a booking, its doctor and slots (a booking that released its slots keeps its first one); the FHIR Appointment lists these slots';
 
 CREATE FUNCTION @extschema@.medreserve_due_reminders(within interval DEFAULT '24 hours',
                                                      channel text DEFAULT 'default')
 RETURNS TABLE (booking_id integer, starts_at timestamptz, ends_at timestamptz,
-               doctor_id integer, doctor_name text, patient_name text, patient_email text)
+               doctor_id integer, doctor_name text, patient_name text, patient_email text,
+               patient_phone text)
 LANGUAGE plpgsql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -2472,16 +2473,16 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     RETURN QUERY
-    SELECT b.id, p.starts_at, p.ends_at, p.doctor_id, d.name, b.patient_name, b.patient_email
+    SELECT b.id, b.starts_at, b.ends_at, b.doctor_id, d.name, b.patient_name, b.patient_email,
+           b.patient_phone
       FROM medreserve.bookings b
-      CROSS JOIN LATERAL medreserve.booking_period(b.id) p
-      JOIN medreserve.doctors d ON d.id = p.doctor_id
+      JOIN medreserve.doctors d ON d.id = b.doctor_id
      WHERE b.status = 'CONFIRMED'
-       AND p.starts_at > pg_catalog.now()
-       AND p.starts_at <= pg_catalog.now() + within
+       AND b.starts_at > pg_catalog.now()
+       AND b.starts_at <= pg_catalog.now() + within
        AND NOT EXISTS (SELECT 1 FROM medreserve.reminders_sent r
                         WHERE r.booking_id = b.id AND r.channel = channel_name)
-     ORDER BY p.starts_at, b.id;
+     ORDER BY b.starts_at, b.id;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.medreserve_due_reminders(interval, text) IS
@@ -2695,24 +2696,25 @@ BEGIN
         RAISE EXCEPTION 'booking % does not exist', booking_id USING ERRCODE = 'PT404';
     END IF;
     p := medreserve.booking_period(b.id);
-    d := medreserve.find_doctor(p.doctor_id);
+    d := medreserve.find_doctor(coalesce(b.doctor_id, p.doctor_id));
 
-    CASE
-        WHEN medreserve.booking_is_live(b.status, b.expires_at) AND b.status = 'PENDING' THEN
+    -- the listing's state (issue 13) mapped to FHIR's Appointment.status
+    CASE medreserve.booking_state(b.status, b.expires_at)
+        WHEN 'PENDING' THEN
             fhir_status := 'pending';
-        WHEN b.status = 'PENDING' OR b.status = 'FAILED' THEN
+        WHEN 'EXPIRED', 'FAILED' THEN
             fhir_status := 'cancelled';
             reason := 'The hold lapsed before it was confirmed.';
-        WHEN b.status = 'CONFIRMED' THEN
+        WHEN 'CONFIRMED' THEN
             fhir_status := 'booked';
-        WHEN b.status = 'CANCELLED' THEN
+        WHEN 'CANCELLED' THEN
             fhir_status := 'cancelled';
-            reason := 'The booking was cancelled.';
-        WHEN b.status = 'ARRIVED' THEN
+            reason := coalesce(b.cancel_reason, 'The booking was cancelled.');
+        WHEN 'ARRIVED' THEN
             fhir_status := 'arrived';
-        WHEN b.status = 'FULFILLED' THEN
+        WHEN 'FULFILLED' THEN
             fhir_status := 'fulfilled';
-        WHEN b.status = 'NOSHOW' THEN
+        WHEN 'NOSHOW' THEN
             fhir_status := 'noshow';
         ELSE
             RAISE EXCEPTION 'booking % has status %, which has no FHIR Appointment status', b.id, b.status
@@ -2726,15 +2728,22 @@ BEGIN
             'resourceType', 'Patient',
             'id', 'patient',
             'name', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('text', b.patient_name)),
-            'telecom', CASE WHEN is_admin AND b.patient_email IS NOT NULL
-                            THEN pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
-                                     'system', 'email', 'value', b.patient_email)) END)),
+            'telecom', CASE WHEN is_admin AND (b.patient_email IS NOT NULL OR b.patient_phone IS NOT NULL)
+                            THEN (SELECT pg_catalog.jsonb_agg(t) FROM (
+                                      SELECT pg_catalog.jsonb_build_object('system', 'email', 'value', b.patient_email) AS t
+                                       WHERE b.patient_email IS NOT NULL
+                                      UNION ALL
+                                      SELECT pg_catalog.jsonb_build_object('system', 'phone', 'value', b.patient_phone)
+                                       WHERE b.patient_phone IS NOT NULL) c) END)),
         'status', fhir_status,
         'cancelationReason', CASE WHEN reason IS NOT NULL
                                   THEN pg_catalog.jsonb_build_object('text', reason) END,
-        'start', medreserve.fhir_instant(p.starts_at),
-        'end', medreserve.fhir_instant(p.ends_at),
-        'minutesDuration', (extract(epoch FROM p.ends_at - p.starts_at) / 60)::integer,
+        'start', medreserve.fhir_instant(coalesce(b.starts_at, p.starts_at)),
+        'end', medreserve.fhir_instant(coalesce(b.ends_at, p.ends_at)),
+        'minutesDuration', (extract(epoch FROM coalesce(b.ends_at, p.ends_at)
+                                              - coalesce(b.starts_at, p.starts_at)) / 60)::integer,
+        'reasonCode', CASE WHEN b.reason IS NOT NULL
+                           THEN pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('text', b.reason)) END,
         'slot', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('reference', 'Slot/' || sid)
                                              ORDER BY ord)
                    FROM unnest(p.slot_ids) WITH ORDINALITY AS u(sid, ord)),
@@ -2943,6 +2952,7 @@ REVOKE ALL ON FUNCTION
     medreserve.slot_events(),
     medreserve.ring_doorbell(bigint),
     medreserve.arm_doorbell(),
+    medreserve.verify_outbox(),
     medreserve.require_read_committed(text),
     medreserve.lock_consumer(text),
     medreserve.booking_period(integer),

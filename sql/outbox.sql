@@ -132,6 +132,15 @@ SELECT medreserve_ack_events('mailer', 1000::bigint) + medreserve_ack_events('la
 SELECT medreserve_expire();
 SELECT count(*) AS kept FROM medreserve.events;
 SELECT medreserve_unregister_consumer('late-comer'), medreserve_unregister_consumer('late-comer');
+
+-- a reschedule (issue 13): the old booking is cancelled, the new one made,
+-- and the new one linked to the old: cancelled, booked, rescheduled
+SELECT count(*) FROM medreserve_add_slots(1, '2099-03-03 09:00+00', '2099-03-03 09:15+00', 15);
+SELECT id AS old_booking FROM medreserve_book(9, 'Kim Kay') \gset
+SELECT id AS new_booking FROM medreserve_reschedule(:old_booking, 10) \gset
+SELECT type, booking_id - :old_booking AS booking, slot_ids, status, detail - 'from_booking' AS detail,
+       (detail->>'from_booking')::integer = :old_booking AS from_old
+  FROM medreserve.events WHERE booking_id IN (:old_booking, :new_booking) ORDER BY id;
 SELECT * FROM medreserve_verify();
 -- events restored from another cluster carry transaction ids ahead of this one
 BEGIN;

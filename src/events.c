@@ -13,7 +13,8 @@
  *
  *   AFTER INSERT	the booking_slots rows written by the same statement
  *					exist by then, so the event lists every slot;
- *   BEFORE UPDATE OF status (WHEN the status changes)
+ *   BEFORE UPDATE OF status, rescheduled_from (WHEN the status changes,
+ *					or a reschedule's new booking is linked to the old one)
  *					fires before the statement deletes the booking's
  *					booking_slots rows (cancel, expiry), so the event still
  *					lists the slots that were released.  An error later in
@@ -277,6 +278,7 @@ medreserve_booking_event(PG_FUNCTION_ARGS)
 	bool		inserted;
 	char	   *status;
 	char	   *old_status = NULL;
+	char	   *rescheduled_from = NULL;
 	char	   *booking_id;
 	char	   *slot_id;
 	Datum		values[5];
@@ -302,10 +304,23 @@ medreserve_booking_event(PG_FUNCTION_ARGS)
 	{
 		old_status = column_text(trigdata->tg_trigtuple, tupdesc, "status");
 		if (old_status != NULL && strcmp(old_status, status) == 0)
-			return PointerGetDatum(row);
+		{
+			/*
+			 * Not a change of status: the new booking of a reschedule learns
+			 * which booking it replaces (issue 13), once.
+			 */
+			int			attno = SPI_fnumber(tupdesc, "rescheduled_from");
+
+			if (attno <= 0 ||
+				SPI_getvalue(trigdata->tg_trigtuple, tupdesc, attno) != NULL ||
+				(rescheduled_from = SPI_getvalue(row, tupdesc, attno)) == NULL)
+				return PointerGetDatum(row);
+			old_status = NULL;
+		}
 	}
 
-	values[0] = CStringGetTextDatum(event_type(status, inserted));
+	values[0] = CStringGetTextDatum(rescheduled_from != NULL ? "rescheduled"
+									: event_type(status, inserted));
 	values[1] = Int32GetDatum(pg_strtoint32(booking_id));
 	values[2] = Int32GetDatum(pg_strtoint32(slot_id));
 	values[3] = CStringGetTextDatum(status);
@@ -321,7 +336,9 @@ medreserve_booking_event(PG_FUNCTION_ARGS)
 		appendStringInfoString(&detail, "\"from\": ");
 		escape_json(&detail, old_status);
 	}
-	if (strcmp(status, "FAILED") == 0)
+	if (rescheduled_from != NULL)
+		appendStringInfo(&detail, "\"from_booking\": %d", pg_strtoint32(rescheduled_from));
+	else if (strcmp(status, "FAILED") == 0)
 	{
 		appendStringInfoString(&detail, old_status != NULL ? ", \"via\": " : "\"via\": ");
 		escape_json(&detail, medreserve_sweeping ? "sweep" : "booking");
