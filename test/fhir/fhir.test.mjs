@@ -90,6 +90,17 @@ before(async () => {
   // slots of doctor 2 and 3 booked too: the busy statuses across time zones
   await book(`SELECT medreserve_book((SELECT max(id) FROM medreserve.slots WHERE doctor_id = 2), 'Lu Lam')`);
   await book(`SELECT medreserve_hold((SELECT min(id) FROM medreserve.slots WHERE doctor_id = 3), 'Mo Moss')`);
+  // the statuses a clinic records after booking (issue 13), set directly:
+  // what is tested here is their FHIR form
+  for (const [status, name] of [['ARRIVED', 'Ned Nye'], ['FULFILLED', 'Ola Orr'], ['NOSHOW', 'Pia Poe']]) {
+    const { id } = await one(`SELECT id FROM medreserve_book(
+        (SELECT max(s.id) FROM medreserve.slots s WHERE s.doctor_id = 2
+            AND medreserve.slot_holder_status(s.id) IS NULL), $1, 'x@example.org', '+44 20 7946 0000', 'Check-up')`, [name]);
+    await admin.query(`UPDATE medreserve.bookings SET status = $2,
+        arrived_at = CASE WHEN $2 <> 'NOSHOW' THEN now() END,
+        fulfilled_at = CASE WHEN $2 = 'FULFILLED' THEN now() END,
+        no_show_at = CASE WHEN $2 = 'NOSHOW' THEN now() END WHERE id = $1`, [id, status]);
+  }
 });
 
 after(async () => {
@@ -133,7 +144,7 @@ test('every Slot is valid, in UTC, with the status of what covers it', async () 
 
 test('every Appointment is valid, with the status mapping of the issue', async () => {
   const { rows } = await admin.query(`
-    SELECT b.id, b.status, medreserve.booking_is_live(b.status, b.expires_at) AS live, b.patient_email,
+    SELECT b.id, b.status, medreserve.booking_is_live(b.status, b.expires_at) AS live, b.patient_email, b.patient_phone,
            medreserve_fhir_appointment(b.id) AS r,
            (SELECT count(*)::int FROM medreserve.booking_slots bs WHERE bs.booking_id = b.id) AS covered
       FROM medreserve.bookings b ORDER BY b.id`);
@@ -142,7 +153,8 @@ test('every Appointment is valid, with the status mapping of the issue', async (
     const a = row.r;
     valid(a, `Appointment ${row.id}`);
     assert.ok(appointmentStatuses.has(a.status), `${a.status} is an R4 appointment status`);
-    const expected = { CONFIRMED: 'booked', CANCELLED: 'cancelled', FAILED: 'cancelled' }[row.status]
+    const expected = { CONFIRMED: 'booked', CANCELLED: 'cancelled', FAILED: 'cancelled',
+      ARRIVED: 'arrived', FULFILLED: 'fulfilled', NOSHOW: 'noshow' }[row.status]
       ?? (row.live ? 'pending' : 'cancelled');
     assert.equal(a.status, expected, `booking ${row.id} (${row.status})`);
     if (a.status === 'cancelled') assert.ok(a.cancelationReason?.text, 'a cancelled appointment says why');
@@ -155,12 +167,18 @@ test('every Appointment is valid, with the status mapping of the issue', async (
     // admins see the email as the contained patient's telecom
     const patient = a.contained[0];
     assert.equal(a.participant[1].actor.reference, '#patient');
-    if (row.patient_email) assert.deepEqual(patient.telecom, [{ system: 'email', value: row.patient_email }]);
-    else assert.equal(patient.telecom, undefined);
+    if (row.patient_phone) {
+      assert.deepEqual(patient.telecom, [{ system: 'email', value: row.patient_email },
+        { system: 'phone', value: row.patient_phone }]);
+    } else if (row.patient_email) {
+      assert.deepEqual(patient.telecom, [{ system: 'email', value: row.patient_email }]);
+    } else {
+      assert.equal(patient.telecom, undefined);
+    }
     seen.add(`${row.status}${row.status === 'PENDING' ? (row.live ? ' live' : ' lapsed') : ''}`);
   }
   assert.deepEqual([...seen].sort(),
-    ['CANCELLED', 'CONFIRMED', 'FAILED', 'PENDING lapsed', 'PENDING live']);
+    ['ARRIVED', 'CANCELLED', 'CONFIRMED', 'FAILED', 'FULFILLED', 'NOSHOW', 'PENDING lapsed', 'PENDING live']);
   const multi = rows.find((r) => r.covered === 3);
   assert.equal(multi.r.minutesDuration, 45);
 });
