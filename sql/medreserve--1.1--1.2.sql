@@ -2183,6 +2183,58 @@ $$;
 COMMENT ON FUNCTION medreserve.verify_outbox() IS
 'Internal: the outbox''s rows of medreserve_verify()';
 
+/*
+ * Time off added or removed (issue 12): one event per row, from the
+ * transition table.  The reason stays out (it may be personal).
+ */
+CREATE FUNCTION medreserve.time_off_events()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    first_event bigint;
+BEGIN
+    IF NOT coalesce(pg_catalog.current_setting('medreserve.events', true), 'on')::boolean THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        WITH written AS (
+            INSERT INTO medreserve.events (type, doctor_id, detail)
+            SELECT 'time_off_added', n.doctor_id,
+                   pg_catalog.jsonb_build_object('time_off_id', n.id, 'from', n.from_time,
+                                                 'until', n.until_time,
+                                                 'whole_clinic', n.doctor_id IS NULL)
+              FROM new_time_off n ORDER BY n.id
+            RETURNING id)
+        SELECT pg_catalog.min(w.id) INTO first_event FROM written w;
+    ELSE
+        WITH written AS (
+            INSERT INTO medreserve.events (type, doctor_id, detail)
+            SELECT 'time_off_removed', o.doctor_id,
+                   pg_catalog.jsonb_build_object('time_off_id', o.id, 'from', o.from_time,
+                                                 'until', o.until_time,
+                                                 'whole_clinic', o.doctor_id IS NULL)
+              FROM old_time_off o ORDER BY o.id
+            RETURNING id)
+        SELECT pg_catalog.min(w.id) INTO first_event FROM written w;
+    END IF;
+    IF first_event IS NOT NULL THEN
+        PERFORM medreserve.ring_doorbell(first_event);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION medreserve.time_off_events() IS
+'Trigger: one time_off_added or time_off_removed event per row of medreserve.time_off (without its reason)';
+
+CREATE TRIGGER time_off_event_added AFTER INSERT ON medreserve.time_off
+    REFERENCING NEW TABLE AS new_time_off
+    FOR EACH STATEMENT EXECUTE FUNCTION medreserve.time_off_events();
+CREATE TRIGGER time_off_event_removed AFTER DELETE ON medreserve.time_off
+    REFERENCING OLD TABLE AS old_time_off
+    FOR EACH STATEMENT EXECUTE FUNCTION medreserve.time_off_events();
+
 /* --- Consumers: register, claim, acknowledge --- */
 
 -- A registered consumer's row, locked; PT404 when there is none.
@@ -2950,6 +3002,7 @@ GRANT SELECT ON medreserve.working_hours, medreserve.time_off, medreserve.genera
 REVOKE ALL ON FUNCTION
     medreserve.booking_event(),
     medreserve.slot_events(),
+    medreserve.time_off_events(),
     medreserve.ring_doorbell(bigint),
     medreserve.arm_doorbell(),
     medreserve.verify_outbox(),

@@ -6,6 +6,7 @@
 SET timezone = 'UTC';
 
 TRUNCATE medreserve.doctors, medreserve.slots, medreserve.bookings, medreserve.booking_slots,
+         medreserve.working_hours, medreserve.time_off,
          medreserve.events, medreserve.event_consumers RESTART IDENTITY CASCADE;
 SELECT id FROM medreserve_add_doctor('Dr Ada Grey', 'Cardiology');
 SELECT count(*) FROM medreserve_add_slots(1, '2099-03-02 09:00+00', '2099-03-02 10:45+00', 15);
@@ -141,6 +142,14 @@ SELECT id AS new_booking FROM medreserve_reschedule(:old_booking, 10) \gset
 SELECT type, booking_id - :old_booking AS booking, slot_ids, status, detail - 'from_booking' AS detail,
        (detail->>'from_booking')::integer = :old_booking AS from_old
   FROM medreserve.events WHERE booking_id IN (:old_booking, :new_booking) ORDER BY id;
+-- time off (issue 12): an event without its reason; the free slots it
+-- clears are removed with their own event
+SELECT count(*) FROM medreserve_add_time_off(1, '2099-03-02 10:00+00', '2099-03-02 11:00+00', 'Family matters');
+SELECT (medreserve_remove_time_off((SELECT max(id) FROM medreserve.time_off))).id IS NOT NULL AS removed;
+SELECT type, doctor_id, slot_ids, detail - 'time_off_id' AS detail
+  FROM medreserve.events WHERE type LIKE 'time_off%' OR type = 'slots_removed' ORDER BY id;
+SELECT count(*) AS events_with_the_reason FROM medreserve.events WHERE strpos(detail::text, 'Family') > 0;
+
 SELECT * FROM medreserve_verify();
 -- events restored from another cluster carry transaction ids ahead of this one
 BEGIN;
