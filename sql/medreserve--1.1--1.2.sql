@@ -45,6 +45,19 @@ COMMENT ON FUNCTION medreserve.hold_has_lapsed(text, timestamptz) IS
 'A PENDING hold whose time is up and that nobody has settled yet (the complement of booking_is_live among holds)';
 
 /*
+ * The outbox's part of medreserve_verify(): a stub here, because the outbox
+ * is made in section 6, which replaces it with the real check.
+ */
+CREATE FUNCTION medreserve.verify_outbox(
+    OUT problem text, OUT booking_id integer, OUT slot_id integer)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT NULL::text, NULL::integer, NULL::integer WHERE false
+$$;
+
+/*
  * What must always be true of the tables, as rows of problems (none when all
  * is well): the race and fault tests run it after every run, and a DBA after
  * a restore or an upgrade, as amcheck is run for indexes.
@@ -107,10 +120,19 @@ AS $$
                          JOIN medreserve.bookings b ON b.id = bs.booking_id
                         WHERE bs.slot_id = s.id
                           AND medreserve.booking_is_live(b.status, b.expires_at))
+    UNION ALL
+    -- issue 14: a kept idempotency key names the booking its call made (the
+    -- call records it before it returns; a refused call rolls its key back)
+    SELECT 'idempotency key without its booking', NULL::integer, NULL::integer
+      FROM medreserve.idempotency_keys k
+     WHERE k.booking_id IS NULL
+    UNION ALL
+    -- the outbox's invariants (issue 15; defined in section 6)
+    SELECT o.problem, o.booking_id, o.slot_id FROM medreserve.verify_outbox() o
     ORDER BY 2, 3
 $$;
 COMMENT ON FUNCTION @extschema@.medreserve_verify() IS
-'Check the invariants of the booking tables; returns one row per problem, none when consistent';
+'Check the invariants of the booking tables and the outbox; returns one row per problem, none when consistent';
 
 /* --- The trusted gateway and the caller's identity (src/identity.c) --- */
 
@@ -2118,74 +2140,6 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.medreserve_reschedule(integer, integer[], text) IS
 'Move a live booking that has not started to other slots of one doctor, all or nothing; old and new slots may overlap; a retry with the same idempotency_key returns the new booking';
 
--- A committed key row always names its booking (the call records it before
--- it returns; a refused call rolls its key row back).  The whole body again,
--- as sections 1 and 4 left it, plus the check of the keys.
-CREATE OR REPLACE FUNCTION @extschema@.medreserve_verify(
-    OUT problem text, OUT booking_id integer, OUT slot_id integer)
-RETURNS SETOF record
-LANGUAGE sql STABLE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    -- a live booking covers at least its first slot
-    SELECT 'live booking without its slots', b.id, b.slot_id
-      FROM medreserve.bookings b
-     WHERE medreserve.booking_is_live(b.status, b.expires_at)
-       AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
-                        WHERE bs.booking_id = b.id AND bs.slot_id = b.slot_id)
-    UNION ALL
-    -- only live bookings, and holds that lapsed but are not yet settled, cover slots
-    SELECT 'slot covered by a booking that is over', b.id, bs.slot_id
-      FROM medreserve.booking_slots bs
-      JOIN medreserve.bookings b ON b.id = bs.booking_id
-     WHERE NOT medreserve.booking_is_live(b.status, b.expires_at)
-       AND b.status <> 'PENDING'
-    UNION ALL
-    -- a live booking's doctor and span are those of its slots (issue 13)
-    SELECT 'booking doctor or times differ from its slots', bs.booking_id, min(bs.slot_id)
-      FROM medreserve.booking_slots bs
-      JOIN medreserve.slots s ON s.id = bs.slot_id
-      JOIN medreserve.bookings b ON b.id = bs.booking_id
-     GROUP BY bs.booking_id, b.doctor_id, b.starts_at, b.ends_at, b.slot_id
-    HAVING min(s.doctor_id) <> b.doctor_id OR max(s.doctor_id) <> b.doctor_id
-        OR min(s.start_time) <> b.starts_at
-        OR max(medreserve.slot_end(s.start_time, s.duration_minutes)) <> b.ends_at
-    UNION ALL
-    -- a rescheduled pair names each other
-    SELECT 'reschedule links do not match', b.id, b.slot_id
-      FROM medreserve.bookings b
-      LEFT JOIN medreserve.bookings n ON n.id = b.rescheduled_to
-     WHERE b.rescheduled_to IS NOT NULL
-       AND (n.id IS NULL OR n.rescheduled_from IS DISTINCT FROM b.id
-            OR b.status <> 'CANCELLED')
-    UNION ALL
-    -- a booking's slots belong to one doctor
-    SELECT 'booking covers slots of several doctors', bs.booking_id, min(bs.slot_id)
-      FROM medreserve.booking_slots bs
-      JOIN medreserve.slots s ON s.id = bs.slot_id
-     GROUP BY bs.booking_id
-    HAVING count(DISTINCT s.doctor_id) > 1
-    UNION ALL
-    -- (issue 12) no free generated future slot in time off
-    SELECT 'free generated slot in time off', NULL::integer, s.id
-      FROM medreserve.slots s
-     WHERE s.generated AND s.start_time > now()
-       AND EXISTS (SELECT 1 FROM medreserve.time_off o
-                    WHERE (o.doctor_id = s.doctor_id OR o.doctor_id IS NULL)
-                      AND tstzrange(o.from_time, o.until_time)
-                          && medreserve.slot_period(s.start_time, s.duration_minutes))
-       AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
-                         JOIN medreserve.bookings b ON b.id = bs.booking_id
-                        WHERE bs.slot_id = s.id
-                          AND medreserve.booking_is_live(b.status, b.expires_at))
-    UNION ALL
-    -- issue 14: a kept idempotency key names the booking its call made
-    SELECT 'idempotency key without its booking', NULL::integer, NULL::integer
-      FROM medreserve.idempotency_keys k
-     WHERE k.booking_id IS NULL
-    ORDER BY 2, 3
-$$;
 
 -- end of section 5
 
@@ -2193,6 +2147,869 @@ $$;
 /* ======================================================================
  * 6. Events (outbox, NOTIFY), reminders, FHIR R4.
  * ====================================================================== */
+
+/* --- The outbox: medreserve.events, written with every change (src/events.c) --- */
+
+/*
+ * One row per transition, in the transaction that makes it: it exists
+ * exactly when the change committed.  No patient data: consumers with the
+ * right to read bookings read them by id.  xact_id is the writing
+ * transaction's id; consumers are handed only events of transactions that
+ * have ended (see medreserve_claim_events()).
+ */
+CREATE TABLE medreserve.events (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    occurred_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    xact_id      xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+    type         text NOT NULL,
+    booking_id   integer,
+    doctor_id    integer,
+    slot_ids     integer[],
+    status       text,
+    detail       jsonb NOT NULL DEFAULT '{}'
+);
+COMMENT ON TABLE medreserve.events IS
+'The outbox: one row per change of a booking (held, booked, confirmed, cancelled, expired, ...) or of the slots (slots_generated, slots_removed), written in the same transaction; no patient data';
+COMMENT ON COLUMN medreserve.events.xact_id IS
+'The writing transaction: an event is handed to consumers only once every transaction up to it has ended, so none is skipped when ids commit out of order';
+COMMENT ON COLUMN medreserve.events.detail IS
+'from: the previous status; via: sweep or booking for an expired hold (settled by the sweep, or released by a booker who wanted the slot); counts and times for slot events';
+CREATE INDEX events_xact_id_id_idx ON medreserve.events (xact_id, id);
+CREATE INDEX events_occurred_at_idx ON medreserve.events USING brin (occurred_at);
+
+CREATE TABLE medreserve.event_consumers (
+    name             text PRIMARY KEY CHECK (medreserve.name_is_clean(name)),
+    cursor_xact_id   xid8 NOT NULL DEFAULT '0',
+    cursor_event_id  bigint NOT NULL DEFAULT 0,
+    registered_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    last_claim_at    timestamptz
+);
+COMMENT ON TABLE medreserve.event_consumers IS
+'Named consumers of medreserve.events; each has handed out every event up to (cursor_xact_id, cursor_event_id) in (xact_id, id) order';
+
+CREATE TABLE medreserve.event_deliveries (
+    consumer    text NOT NULL REFERENCES medreserve.event_consumers (name) ON DELETE CASCADE,
+    event_id    bigint NOT NULL REFERENCES medreserve.events (id) ON DELETE CASCADE,
+    claimed_at  timestamptz NOT NULL,
+    attempts    integer NOT NULL DEFAULT 1,
+    PRIMARY KEY (consumer, event_id)
+);
+COMMENT ON TABLE medreserve.event_deliveries IS
+'Events handed to a consumer and not yet acknowledged; one claimed longer ago than medreserve.event_claim_timeout is handed out again';
+
+SELECT pg_catalog.pg_extension_config_dump('medreserve.events', '');
+SELECT pg_catalog.pg_extension_config_dump('medreserve.events_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('medreserve.event_consumers', '');
+SELECT pg_catalog.pg_extension_config_dump('medreserve.event_deliveries', '');
+
+CREATE FUNCTION medreserve.booking_event()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'medreserve_booking_event'
+LANGUAGE c;
+COMMENT ON FUNCTION medreserve.booking_event() IS
+'Trigger: write the event of a booking''s transition to medreserve.events (unless medreserve.events is off)';
+
+-- AFTER INSERT: the booking_slots rows of the same statement exist by then.
+CREATE TRIGGER bookings_event_created AFTER INSERT ON medreserve.bookings
+    FOR EACH ROW EXECUTE FUNCTION medreserve.booking_event();
+-- BEFORE UPDATE: the booking's booking_slots rows still exist (a cancel or
+-- an expiry deletes them later in the same statement); named to fire last.
+-- A reschedule (issue 13) cancels the old booking, makes a new one, and links
+-- the new one to the old: that link is the "rescheduled" event.
+CREATE TRIGGER zz_bookings_event_changed
+    BEFORE UPDATE OF status, rescheduled_from ON medreserve.bookings
+    FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status
+          OR (OLD.rescheduled_from IS NULL AND NEW.rescheduled_from IS NOT NULL))
+    EXECUTE FUNCTION medreserve.booking_event();
+
+CREATE FUNCTION medreserve.ring_doorbell(event_id bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medreserve_ring_doorbell_sql'
+LANGUAGE c VOLATILE STRICT;
+COMMENT ON FUNCTION medreserve.ring_doorbell(bigint) IS
+'Internal: note an event of this transaction; just before it commits, the transaction rings the doorbell (NOTIFY medreserve_events, payload: its first event id) if a consumer waits';
+
+CREATE FUNCTION medreserve.arm_doorbell()
+RETURNS void
+AS 'MODULE_PATHNAME', 'medreserve_arm_doorbell_sql'
+LANGUAGE c VOLATILE;
+COMMENT ON FUNCTION medreserve.arm_doorbell() IS
+'Internal: a consumer of this database is caught up and waits: the next transaction with events rings the doorbell (shared memory; a no-op when medreserve is not preloaded)';
+
+CREATE FUNCTION medreserve.require_read_committed(action text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'medreserve_require_read_committed_sql'
+LANGUAGE c STABLE STRICT;
+COMMENT ON FUNCTION medreserve.require_read_committed(text) IS
+'Internal: refuse (25000) outside READ COMMITTED, naming the action';
+
+/*
+ * Slots generated or removed: one event per statement and doctor, from the
+ * transition table (set-based: adding 10,000 slots writes one event).
+ */
+CREATE FUNCTION medreserve.slot_events()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    first_event bigint;
+BEGIN
+    -- the setting exists once the library is loaded; until then it is at its default (on)
+    IF NOT coalesce(pg_catalog.current_setting('medreserve.events', true), 'on')::boolean THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        WITH written AS (
+            INSERT INTO medreserve.events (type, doctor_id, slot_ids, detail)
+            SELECT 'slots_generated', n.doctor_id, pg_catalog.array_agg(n.id ORDER BY n.id),
+                   pg_catalog.jsonb_build_object('count', pg_catalog.count(*),
+                                                 'first_start', pg_catalog.min(n.start_time),
+                                                 'last_start', pg_catalog.max(n.start_time))
+              FROM new_slots n GROUP BY n.doctor_id ORDER BY n.doctor_id
+            RETURNING id)
+        SELECT pg_catalog.min(w.id) INTO first_event FROM written w;
+    ELSE
+        WITH written AS (
+            INSERT INTO medreserve.events (type, doctor_id, slot_ids, detail)
+            SELECT 'slots_removed', o.doctor_id, pg_catalog.array_agg(o.id ORDER BY o.id),
+                   pg_catalog.jsonb_build_object('count', pg_catalog.count(*),
+                                                 'first_start', pg_catalog.min(o.start_time),
+                                                 'last_start', pg_catalog.max(o.start_time))
+              FROM old_slots o GROUP BY o.doctor_id ORDER BY o.doctor_id
+            RETURNING id)
+        SELECT pg_catalog.min(w.id) INTO first_event FROM written w;
+    END IF;
+    IF first_event IS NOT NULL THEN
+        PERFORM medreserve.ring_doorbell(first_event);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION medreserve.slot_events() IS
+'Trigger: one slots_generated or slots_removed event per statement and doctor, listing the slots';
+
+CREATE TRIGGER slots_event_generated AFTER INSERT ON medreserve.slots
+    REFERENCING NEW TABLE AS new_slots
+    FOR EACH STATEMENT EXECUTE FUNCTION medreserve.slot_events();
+CREATE TRIGGER slots_event_removed AFTER DELETE ON medreserve.slots
+    REFERENCING OLD TABLE AS old_slots
+    FOR EACH STATEMENT EXECUTE FUNCTION medreserve.slot_events();
+
+/* --- medreserve_verify() learns the outbox's invariant --- */
+
+-- Events stamped by a transaction this cluster has not reached (restored
+-- from another cluster): consumers would not get them in order.
+CREATE OR REPLACE FUNCTION medreserve.verify_outbox(
+    OUT problem text, OUT booking_id integer, OUT slot_id integer)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('events with transaction ids ahead of this cluster: %s (restored from another cluster? register the consumers again)', count(*)),
+           NULL::integer, NULL::integer
+      FROM medreserve.events e
+     WHERE e.xact_id >= pg_snapshot_xmax(pg_current_snapshot())
+    HAVING count(*) > 0
+$$;
+COMMENT ON FUNCTION medreserve.verify_outbox() IS
+'Internal: the outbox''s rows of medreserve_verify()';
+
+/*
+ * Time off added or removed (issue 12): one event per row, from the
+ * transition table.  The reason stays out (it may be personal).
+ */
+CREATE FUNCTION medreserve.time_off_events()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    first_event bigint;
+BEGIN
+    IF NOT coalesce(pg_catalog.current_setting('medreserve.events', true), 'on')::boolean THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        WITH written AS (
+            INSERT INTO medreserve.events (type, doctor_id, detail)
+            SELECT 'time_off_added', n.doctor_id,
+                   pg_catalog.jsonb_build_object('time_off_id', n.id, 'from', n.from_time,
+                                                 'until', n.until_time,
+                                                 'whole_clinic', n.doctor_id IS NULL)
+              FROM new_time_off n ORDER BY n.id
+            RETURNING id)
+        SELECT pg_catalog.min(w.id) INTO first_event FROM written w;
+    ELSE
+        WITH written AS (
+            INSERT INTO medreserve.events (type, doctor_id, detail)
+            SELECT 'time_off_removed', o.doctor_id,
+                   pg_catalog.jsonb_build_object('time_off_id', o.id, 'from', o.from_time,
+                                                 'until', o.until_time,
+                                                 'whole_clinic', o.doctor_id IS NULL)
+              FROM old_time_off o ORDER BY o.id
+            RETURNING id)
+        SELECT pg_catalog.min(w.id) INTO first_event FROM written w;
+    END IF;
+    IF first_event IS NOT NULL THEN
+        PERFORM medreserve.ring_doorbell(first_event);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION medreserve.time_off_events() IS
+'Trigger: one time_off_added or time_off_removed event per row of medreserve.time_off (without its reason)';
+
+CREATE TRIGGER time_off_event_added AFTER INSERT ON medreserve.time_off
+    REFERENCING NEW TABLE AS new_time_off
+    FOR EACH STATEMENT EXECUTE FUNCTION medreserve.time_off_events();
+CREATE TRIGGER time_off_event_removed AFTER DELETE ON medreserve.time_off
+    REFERENCING OLD TABLE AS old_time_off
+    FOR EACH STATEMENT EXECUTE FUNCTION medreserve.time_off_events();
+
+/* --- Consumers: register, claim, acknowledge --- */
+
+-- A registered consumer's row, locked; PT404 when there is none.
+CREATE FUNCTION medreserve.lock_consumer(consumer text)
+RETURNS medreserve.event_consumers
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found_row medreserve.event_consumers;
+BEGIN
+    SELECT c.* INTO found_row FROM medreserve.event_consumers c
+     WHERE c.name = medreserve.clean_name(lock_consumer.consumer, 'consumer')
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'event consumer "%" does not exist', consumer
+            USING ERRCODE = 'PT404',
+                  HINT = 'Register it with medreserve_register_consumer().';
+    END IF;
+    RETURN found_row;
+END
+$$;
+COMMENT ON FUNCTION medreserve.lock_consumer(text) IS
+'Internal: the row of a registered event consumer, locked FOR UPDATE (its claims queue on it); PT404 when not registered';
+
+CREATE FUNCTION @extschema@.medreserve_register_consumer(consumer text, from_start boolean DEFAULT false)
+RETURNS medreserve.event_consumers
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    consumer_name text := medreserve.clean_name(consumer, 'consumer');
+    horizon xid8;
+    start_xact xid8 := '0';
+    start_event bigint := 0;
+    registered medreserve.event_consumers;
+BEGIN
+    PERFORM medreserve.require_writable('medreserve_register_consumer()');
+    IF from_start IS NULL THEN
+        RAISE EXCEPTION 'from_start must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT from_start THEN
+        -- start after every event of the transactions that have ended
+        horizon := pg_snapshot_xmin(pg_current_snapshot());
+        SELECT e.xact_id, e.id INTO start_xact, start_event
+          FROM medreserve.events e WHERE e.xact_id < horizon
+         ORDER BY e.xact_id DESC, e.id DESC LIMIT 1;
+    END IF;
+    INSERT INTO medreserve.event_consumers (name, cursor_xact_id, cursor_event_id)
+    VALUES (consumer_name, coalesce(start_xact, '0'), coalesce(start_event, 0))
+    ON CONFLICT (name) DO NOTHING;
+    SELECT c.* INTO registered FROM medreserve.event_consumers c WHERE c.name = consumer_name;
+    PERFORM medreserve.arm_doorbell();
+    RETURN registered;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_register_consumer(text, boolean) IS
+'Register a named event consumer (no-op when it exists): it gets the events of transactions that commit from now on, or every stored event with from_start; retention keeps what it has not acknowledged';
+
+CREATE FUNCTION @extschema@.medreserve_unregister_consumer(consumer text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM medreserve.require_writable('medreserve_unregister_consumer()');
+    DELETE FROM medreserve.event_consumers c
+     WHERE c.name = medreserve.clean_name(medreserve_unregister_consumer.consumer, 'consumer');
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_unregister_consumer(text) IS
+'Forget an event consumer and its unacknowledged claims; false when there was none';
+
+/*
+ * The gap trap: an event id is taken when the row is written, long before
+ * the transaction commits, so ids commit out of order and a consumer that
+ * remembered "the last id I saw" would skip an event committed later with a
+ * smaller id.  Here an event is handed out only once its transaction and
+ * every older one have ended: its xact_id is below the xmin of the current
+ * snapshot (pg_snapshot_xmin(pg_current_snapshot())), the oldest transaction
+ * id still running.  Any event not yet visible belongs to a transaction
+ * still running or not yet begun, whose id is at least that xmin; every
+ * event handed out is below it.  So handing out in (xact_id, id) order and
+ * keeping a cursor at the last one handed out never skips anything.  The
+ * cost: a long-running writing transaction holds delivery back until it
+ * ends.  Claims of one consumer queue on its row; claims of different
+ * consumers do not meet.
+ */
+CREATE FUNCTION @extschema@.medreserve_claim_events(consumer text, max_events integer DEFAULT 100)
+RETURNS TABLE (id bigint, occurred_at timestamptz, type text, booking_id integer,
+               doctor_id integer, slot_ids integer[], status text, detail jsonb,
+               delivery_attempt integer)
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me medreserve.event_consumers;
+    horizon xid8;
+    claim_timeout interval := pg_catalog.current_setting('medreserve.event_claim_timeout')::interval;
+    again bigint[];
+    fresh_ids bigint[];
+    last_xact xid8;
+    last_event bigint;
+BEGIN
+    PERFORM medreserve.require_writable('medreserve_claim_events()');
+    PERFORM medreserve.require_read_committed('medreserve_claim_events()');
+    IF max_events IS NULL THEN
+        RAISE EXCEPTION 'max_events must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF max_events NOT BETWEEN 1 AND 10000 THEN
+        RAISE EXCEPTION 'max_events must be between 1 and 10000'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    me := medreserve.lock_consumer(consumer);
+    -- taken after the lock: every transaction with a smaller id has ended
+    horizon := pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot());
+
+    -- first, claims that were not acknowledged in time
+    WITH overdue AS (
+        SELECT d.event_id FROM medreserve.event_deliveries d
+         WHERE d.consumer = me.name AND d.claimed_at <= pg_catalog.now() - claim_timeout
+         ORDER BY d.event_id LIMIT max_events),
+    renewed AS (
+        UPDATE medreserve.event_deliveries d
+           SET claimed_at = pg_catalog.now(), attempts = d.attempts + 1
+          FROM overdue o
+         WHERE d.consumer = me.name AND d.event_id = o.event_id
+        RETURNING d.event_id)
+    SELECT coalesce(pg_catalog.array_agg(r.event_id), '{}') INTO again FROM renewed r;
+
+    -- then events not handed out yet, in (xact_id, id) order, up to the horizon
+    WITH fresh AS (
+        SELECT e.id, e.xact_id FROM medreserve.events e
+         WHERE (e.xact_id, e.id) > (me.cursor_xact_id, me.cursor_event_id)
+           AND e.xact_id < horizon
+         ORDER BY e.xact_id, e.id
+         LIMIT max_events - pg_catalog.cardinality(again)),
+    claimed AS (
+        INSERT INTO medreserve.event_deliveries (consumer, event_id, claimed_at)
+        SELECT me.name, f.id, pg_catalog.now() FROM fresh f
+        RETURNING event_id)
+    SELECT pg_catalog.array_agg(f.id),
+           (pg_catalog.array_agg(f.xact_id ORDER BY f.xact_id DESC, f.id DESC))[1],
+           (pg_catalog.array_agg(f.id ORDER BY f.xact_id DESC, f.id DESC))[1]
+      INTO fresh_ids, last_xact, last_event
+      FROM fresh f;
+
+    -- caught up: the consumer will wait, so the next transaction with events rings
+    IF cardinality(again) + coalesce(cardinality(fresh_ids), 0) < max_events THEN
+        PERFORM medreserve.arm_doorbell();
+    END IF;
+
+    UPDATE medreserve.event_consumers c
+       SET cursor_xact_id = coalesce(last_xact, c.cursor_xact_id),
+           cursor_event_id = coalesce(last_event, c.cursor_event_id),
+           last_claim_at = pg_catalog.now()
+     WHERE c.name = me.name;
+
+    RETURN QUERY
+    SELECT e.id, e.occurred_at, e.type, e.booking_id, e.doctor_id, e.slot_ids, e.status,
+           e.detail, d.attempts
+      FROM medreserve.event_deliveries d
+      JOIN medreserve.events e ON e.id = d.event_id
+     WHERE d.consumer = me.name
+       AND d.event_id = ANY (again || coalesce(fresh_ids, '{}'))
+     ORDER BY e.id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_claim_events(text, integer) IS
+'Hand a consumer up to max_events events: first those it claimed longer than medreserve.event_claim_timeout ago without acknowledging, then new ones of transactions that have all ended (never one that could be overtaken by an earlier id committing later); concurrent workers of one consumer never get the same event, except on redelivery';
+
+CREATE FUNCTION @extschema@.medreserve_ack_events(consumer text, up_to_id bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    acknowledged bigint;
+BEGIN
+    PERFORM medreserve.require_writable('medreserve_ack_events()');
+    IF up_to_id IS NULL THEN
+        RAISE EXCEPTION 'up_to_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM 1 FROM medreserve.event_consumers c
+     WHERE c.name = medreserve.clean_name(medreserve_ack_events.consumer, 'consumer');
+    IF NOT FOUND THEN
+        PERFORM medreserve.lock_consumer(consumer);   -- raises PT404
+    END IF;
+    DELETE FROM medreserve.event_deliveries d
+     WHERE d.consumer = medreserve.clean_name(medreserve_ack_events.consumer, 'consumer')
+       AND d.event_id <= up_to_id;
+    GET DIAGNOSTICS acknowledged = ROW_COUNT;
+    RETURN acknowledged;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_ack_events(text, bigint) IS
+'Acknowledge every event the consumer has claimed with an id up to up_to_id (for a single worker); returns how many; several workers acknowledge by id list';
+
+CREATE FUNCTION @extschema@.medreserve_ack_events(consumer text, event_ids bigint[])
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    acknowledged bigint;
+BEGIN
+    PERFORM medreserve.require_writable('medreserve_ack_events()');
+    IF event_ids IS NULL THEN
+        RAISE EXCEPTION 'event_ids must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM 1 FROM medreserve.event_consumers c
+     WHERE c.name = medreserve.clean_name(medreserve_ack_events.consumer, 'consumer');
+    IF NOT FOUND THEN
+        PERFORM medreserve.lock_consumer(consumer);   -- raises PT404
+    END IF;
+    DELETE FROM medreserve.event_deliveries d
+     WHERE d.consumer = medreserve.clean_name(medreserve_ack_events.consumer, 'consumer')
+       AND d.event_id = ANY (event_ids);
+    GET DIAGNOSTICS acknowledged = ROW_COUNT;
+    RETURN acknowledged;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_ack_events(text, bigint[]) IS
+'Acknowledge exactly the listed events the consumer has claimed (what each of several workers does); returns how many';
+
+/* --- Reminders --- */
+
+-- No foreign key to bookings: a TRUNCATE of bookings would have to cascade
+-- here, and a reminder row of a booking that is gone is harmless.
+CREATE TABLE medreserve.reminders_sent (
+    booking_id  integer NOT NULL,
+    channel     text NOT NULL CHECK (medreserve.name_is_clean(channel)),
+    sent_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (booking_id, channel)
+);
+COMMENT ON TABLE medreserve.reminders_sent IS
+'Which booking had a reminder on which channel (email, sms, ...), so each is reminded once per channel';
+SELECT pg_catalog.pg_extension_config_dump('medreserve.reminders_sent', '');
+
+/*
+ * When a booking takes place: from the start of its first slot to the end of
+ * its last, with its slots (kept: a booking that released its slots keeps its
+ * first one).  The FHIR Appointment lists these slots.
+ */
+CREATE FUNCTION medreserve.booking_period(booking_id integer,
+    OUT starts_at timestamptz, OUT ends_at timestamptz, OUT doctor_id integer,
+    OUT slot_ids integer[])
+RETURNS record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- a booking that no longer covers slots (cancelled, expired) keeps its first slot
+    SELECT min(s.start_time), max(medreserve.slot_end(s.start_time, s.duration_minutes)),
+           min(s.doctor_id), array_agg(s.id ORDER BY s.start_time)
+      FROM medreserve.slots s
+     WHERE s.id IN (SELECT b.slot_id FROM medreserve.bookings b
+                     WHERE b.id = booking_period.booking_id
+                    UNION ALL
+                    SELECT bs.slot_id FROM medreserve.booking_slots bs
+                     WHERE bs.booking_id = booking_period.booking_id)
+$$;
+COMMENT ON FUNCTION medreserve.booking_period(integer) IS
+'Internal: start of the first and end of the last slot of a booking, its doctor and slots (a booking that released its slots keeps its first one); the FHIR Appointment lists these slots';
+
+CREATE FUNCTION @extschema@.medreserve_due_reminders(within interval DEFAULT '24 hours',
+                                                     channel text DEFAULT 'default')
+RETURNS TABLE (booking_id integer, starts_at timestamptz, ends_at timestamptz,
+               doctor_id integer, doctor_name text, patient_name text, patient_email text,
+               patient_phone text)
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    channel_name text := medreserve.clean_name(channel, 'channel');
+BEGIN
+    IF within IS NULL THEN
+        RAISE EXCEPTION 'within must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF within <= interval '0' OR within > interval '366 days' THEN
+        RAISE EXCEPTION 'within must be positive and at most 366 days'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    SELECT b.id, b.starts_at, b.ends_at, b.doctor_id, d.name, b.patient_name, b.patient_email,
+           b.patient_phone
+      FROM medreserve.bookings b
+      JOIN medreserve.doctors d ON d.id = b.doctor_id
+     WHERE b.status = 'CONFIRMED'
+       AND b.starts_at > pg_catalog.now()
+       AND b.starts_at <= pg_catalog.now() + within
+       AND NOT EXISTS (SELECT 1 FROM medreserve.reminders_sent r
+                        WHERE r.booking_id = b.id AND r.channel = channel_name)
+     ORDER BY b.starts_at, b.id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_due_reminders(interval, text) IS
+'Admins: confirmed bookings starting within the window (default 24 hours) that had no reminder on the channel yet, with the patient''s contact';
+
+CREATE FUNCTION @extschema@.medreserve_mark_reminded(booking_id integer, channel text DEFAULT 'default')
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    channel_name text := medreserve.clean_name(channel, 'channel');
+    booking_status text;
+BEGIN
+    PERFORM medreserve.require_writable('medreserve_mark_reminded()');
+    IF booking_id IS NULL THEN
+        RAISE EXCEPTION 'booking_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT b.status INTO booking_status FROM medreserve.bookings b
+     WHERE b.id = medreserve_mark_reminded.booking_id FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'booking % does not exist', booking_id USING ERRCODE = 'PT404';
+    END IF;
+    IF booking_status <> 'CONFIRMED' THEN
+        RAISE EXCEPTION 'booking % is not confirmed', booking_id
+            USING ERRCODE = 'PT409',
+                  DETAIL = format('Its status is %s; only confirmed bookings are reminded.', booking_status);
+    END IF;
+    INSERT INTO medreserve.reminders_sent (booking_id, channel)
+    VALUES (medreserve_mark_reminded.booking_id, channel_name)
+    ON CONFLICT DO NOTHING;
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_mark_reminded(integer, text) IS
+'Admins: record that a confirmed booking was reminded on a channel; false when it already was';
+
+/* --- FHIR R4: Practitioner, Schedule, Slot, Appointment, $find as a Bundle --- */
+
+-- A FHIR instant in UTC: 2026-12-01T09:30:00Z (fractions of a second only when there are any).
+CREATE FUNCTION medreserve.fhir_instant(t timestamptz)
+RETURNS text
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN pg_catalog.to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+       || CASE WHEN pg_catalog.date_trunc('second', t) = t THEN ''
+               ELSE pg_catalog.to_char(t AT TIME ZONE 'UTC', '.US') END
+       || 'Z';
+COMMENT ON FUNCTION medreserve.fhir_instant(timestamptz) IS
+'Internal: a timestamp as a FHIR instant in UTC';
+
+-- What holds a slot now: the status of the live booking covering it, NULL when free.
+CREATE FUNCTION medreserve.slot_holder_status(slot_id integer)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT b.status FROM medreserve.booking_slots bs
+      JOIN medreserve.bookings b ON b.id = bs.booking_id
+     WHERE bs.slot_id = slot_holder_status.slot_id
+       AND medreserve.booking_is_live(b.status, b.expires_at)
+$$;
+COMMENT ON FUNCTION medreserve.slot_holder_status(integer) IS
+'Internal: the status of the live booking that covers a slot, NULL when the slot is free';
+
+CREATE FUNCTION medreserve.fhir_slot_resource(s medreserve.slots)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.jsonb_build_object(
+        'resourceType', 'Slot',
+        'id', s.id::text,
+        'schedule', pg_catalog.jsonb_build_object('reference', 'Schedule/' || s.doctor_id),
+        'status', (SELECT CASE WHEN h IS NULL THEN 'free'
+                               WHEN h = 'PENDING' THEN 'busy-tentative'
+                               ELSE 'busy' END
+                     FROM medreserve.slot_holder_status(s.id) AS h),
+        'start', medreserve.fhir_instant(s.start_time),
+        'end', medreserve.fhir_instant(medreserve.slot_end(s.start_time, s.duration_minutes)))
+$$;
+COMMENT ON FUNCTION medreserve.fhir_slot_resource(medreserve.slots) IS
+'Internal: a slot as a FHIR R4 Slot (free, busy-tentative under a live hold, busy)';
+
+CREATE FUNCTION medreserve.fhir_schedule_resource(d medreserve.doctors)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+        'resourceType', 'Schedule',
+        'id', d.id::text,
+        'active', true,
+        'specialty', CASE WHEN d.specialization IS NOT NULL
+                          THEN pg_catalog.jsonb_build_array(
+                                   pg_catalog.jsonb_build_object('text', d.specialization)) END,
+        'actor', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+                     'reference', 'Practitioner/' || d.id, 'display', d.name))))
+$$;
+COMMENT ON FUNCTION medreserve.fhir_schedule_resource(medreserve.doctors) IS
+'Internal: a doctor''s slots as a FHIR R4 Schedule whose actor is the Practitioner';
+
+-- The doctor row, or PT404.
+CREATE FUNCTION medreserve.find_doctor(doctor_id integer)
+RETURNS medreserve.doctors
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found_row medreserve.doctors;
+BEGIN
+    IF doctor_id IS NULL THEN
+        RAISE EXCEPTION 'doctor_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT d.* INTO found_row FROM medreserve.doctors d WHERE d.id = find_doctor.doctor_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
+    END IF;
+    RETURN found_row;
+END
+$$;
+COMMENT ON FUNCTION medreserve.find_doctor(integer) IS
+'Internal: a doctor''s row; 22004 on NULL, PT404 when there is none';
+
+CREATE FUNCTION @extschema@.medreserve_fhir_practitioner(doctor_id integer)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d medreserve.doctors := medreserve.find_doctor(doctor_id);
+BEGIN
+    RETURN pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+        'resourceType', 'Practitioner',
+        'id', d.id::text,
+        'active', true,
+        'name', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('text', d.name)),
+        'qualification', CASE WHEN d.specialization IS NOT NULL
+                              THEN pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+                                       'code', pg_catalog.jsonb_build_object('text', d.specialization))) END));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_fhir_practitioner(integer) IS
+'A doctor as a FHIR R4 Practitioner (specialization as qualification text); PT404 when there is none';
+
+CREATE FUNCTION @extschema@.medreserve_fhir_schedule(doctor_id integer)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN medreserve.fhir_schedule_resource(medreserve.find_doctor(doctor_id));
+COMMENT ON FUNCTION @extschema@.medreserve_fhir_schedule(integer) IS
+'A doctor''s slots as a FHIR R4 Schedule (id = the doctor id); PT404 when there is no such doctor';
+
+CREATE FUNCTION @extschema@.medreserve_fhir_slot(slot_id integer)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s medreserve.slots;
+BEGIN
+    IF slot_id IS NULL THEN
+        RAISE EXCEPTION 'slot_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT sl.* INTO s FROM medreserve.slots sl WHERE sl.id = medreserve_fhir_slot.slot_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'slot % does not exist', slot_id USING ERRCODE = 'PT404';
+    END IF;
+    RETURN medreserve.fhir_slot_resource(s);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_fhir_slot(integer) IS
+'A slot as a FHIR R4 Slot: free, busy-tentative (a live hold) or busy; PT404 when there is none';
+
+/*
+ * A booking as an Appointment.  The patient is a contained Patient named by
+ * a participant; admins see the email as telecom, the patient who booked sees
+ * the booking without it, anyone else gets PT404 as if it did not exist.
+ */
+CREATE FUNCTION @extschema@.medreserve_fhir_appointment(booking_id integer)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b medreserve.bookings;
+    d medreserve.doctors;
+    p record;
+    is_admin boolean := medreserve.caller_is_admin();
+    signed_in_email text := medreserve.current_patient_email();
+    fhir_status text;
+    reason text;
+BEGIN
+    IF booking_id IS NULL THEN
+        RAISE EXCEPTION 'booking_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT is_admin AND signed_in_email IS NULL THEN
+        RAISE EXCEPTION 'only a signed-in patient can read an appointment'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'An email claim counts only in a request that came through a member of medreserve_gateway.';
+    END IF;
+    SELECT bk.* INTO b FROM medreserve.bookings bk
+     WHERE bk.id = medreserve_fhir_appointment.booking_id
+       AND (is_admin OR medreserve.email_key(bk.patient_email) = medreserve.email_key(signed_in_email));
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'booking % does not exist', booking_id USING ERRCODE = 'PT404';
+    END IF;
+    p := medreserve.booking_period(b.id);
+    d := medreserve.find_doctor(coalesce(b.doctor_id, p.doctor_id));
+
+    -- the listing's state (issue 13) mapped to FHIR's Appointment.status
+    CASE medreserve.booking_state(b.status, b.expires_at)
+        WHEN 'PENDING' THEN
+            fhir_status := 'pending';
+        WHEN 'EXPIRED', 'FAILED' THEN
+            fhir_status := 'cancelled';
+            reason := 'The hold lapsed before it was confirmed.';
+        WHEN 'CONFIRMED' THEN
+            fhir_status := 'booked';
+        WHEN 'CANCELLED' THEN
+            fhir_status := 'cancelled';
+            reason := coalesce(b.cancel_reason, 'The booking was cancelled.');
+        WHEN 'ARRIVED' THEN
+            fhir_status := 'arrived';
+        WHEN 'FULFILLED' THEN
+            fhir_status := 'fulfilled';
+        WHEN 'NOSHOW' THEN
+            fhir_status := 'noshow';
+        ELSE
+            RAISE EXCEPTION 'booking % has status %, which has no FHIR Appointment status', b.id, b.status
+                USING ERRCODE = 'internal_error';
+    END CASE;
+
+    RETURN pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+        'resourceType', 'Appointment',
+        'id', b.id::text,
+        'contained', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+            'resourceType', 'Patient',
+            'id', 'patient',
+            'name', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('text', b.patient_name)),
+            'telecom', CASE WHEN is_admin AND (b.patient_email IS NOT NULL OR b.patient_phone IS NOT NULL)
+                            THEN (SELECT pg_catalog.jsonb_agg(t) FROM (
+                                      SELECT pg_catalog.jsonb_build_object('system', 'email', 'value', b.patient_email) AS t
+                                       WHERE b.patient_email IS NOT NULL
+                                      UNION ALL
+                                      SELECT pg_catalog.jsonb_build_object('system', 'phone', 'value', b.patient_phone)
+                                       WHERE b.patient_phone IS NOT NULL) c) END)),
+        'status', fhir_status,
+        'cancelationReason', CASE WHEN reason IS NOT NULL
+                                  THEN pg_catalog.jsonb_build_object('text', reason) END,
+        'start', medreserve.fhir_instant(coalesce(b.starts_at, p.starts_at)),
+        'end', medreserve.fhir_instant(coalesce(b.ends_at, p.ends_at)),
+        'minutesDuration', (extract(epoch FROM coalesce(b.ends_at, p.ends_at)
+                                              - coalesce(b.starts_at, p.starts_at)) / 60)::integer,
+        'reasonCode', CASE WHEN b.reason IS NOT NULL
+                           THEN pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('text', b.reason)) END,
+        'slot', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('reference', 'Slot/' || sid)
+                                             ORDER BY ord)
+                   FROM unnest(p.slot_ids) WITH ORDINALITY AS u(sid, ord)),
+        'created', medreserve.fhir_instant(b.created_at),
+        'participant', pg_catalog.jsonb_build_array(
+            pg_catalog.jsonb_build_object(
+                'actor', pg_catalog.jsonb_build_object('reference', 'Practitioner/' || d.id,
+                                                       'display', d.name),
+                'required', 'required', 'status', 'accepted'),
+            pg_catalog.jsonb_build_object(
+                'actor', pg_catalog.jsonb_build_object('reference', '#patient',
+                                                       'display', b.patient_name),
+                'required', 'required',
+                'status', CASE fhir_status WHEN 'pending' THEN 'tentative' ELSE 'accepted' END))));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_fhir_appointment(integer) IS
+'A booking as a FHIR R4 Appointment (pending, booked, cancelled with a reason, ...); the patient''s email as telecom only for admins; a patient reads only their own (PT404 otherwise)';
+
+CREATE FUNCTION @extschema@.medreserve_fhir_find(
+    specialization text DEFAULT NULL,
+    from_time timestamptz DEFAULT pg_catalog.now(),
+    until_time timestamptz DEFAULT pg_catalog.now() + interval '7 days',
+    doctor_id integer DEFAULT NULL,
+    max_slots integer DEFAULT 500)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    matches jsonb;
+    includes jsonb;
+    total integer;
+BEGIN
+    IF from_time IS NULL OR until_time IS NULL OR max_slots IS NULL THEN
+        RAISE EXCEPTION 'from_time, until_time and max_slots must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF max_slots NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'max_slots must be between 1 and 1000'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF doctor_id IS NOT NULL THEN
+        PERFORM medreserve.find_doctor(doctor_id);
+    END IF;
+
+    WITH found AS (
+        SELECT s FROM medreserve.slots s
+          JOIN @extschema@.medreserve_list_doctors(medreserve_fhir_find.specialization) d
+            ON d.id = s.doctor_id
+         WHERE (medreserve_fhir_find.doctor_id IS NULL OR s.doctor_id = medreserve_fhir_find.doctor_id)
+           AND s.start_time >= greatest(from_time, pg_catalog.now())
+           AND s.start_time < until_time
+           AND s.start_time > pg_catalog.now()
+           AND medreserve.slot_holder_status(s.id) IS NULL
+         ORDER BY s.start_time, s.id
+         LIMIT max_slots)
+    SELECT count(*)::integer,
+           pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+               'resource', medreserve.fhir_slot_resource(f.s),
+               'search', pg_catalog.jsonb_build_object('mode', 'match'))
+               ORDER BY (f.s).start_time, (f.s).id),
+           (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                       'resource', medreserve.fhir_schedule_resource(d),
+                       'search', pg_catalog.jsonb_build_object('mode', 'include'))
+                       ORDER BY d.id)
+              FROM medreserve.doctors d
+             WHERE d.id IN (SELECT (f2.s).doctor_id FROM found f2))
+      INTO total, matches, includes
+      FROM found f;
+
+    RETURN pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+        'resourceType', 'Bundle',
+        'type', 'searchset',
+        'total', total,
+        'entry', CASE WHEN total > 0 THEN matches || includes END));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_fhir_find(text, timestamptz, timestamptz, integer, integer) IS
+'IHE ITI Scheduling $find: free future slots (of a specialization and/or doctor, between from_time and until_time, at most max_slots) as a FHIR R4 Bundle searchset of Slots, with their Schedules included';
 
 -- end of section 6
 
@@ -2321,5 +3138,57 @@ GRANT EXECUTE ON FUNCTION @extschema@.medreserve_confirm(integer, text)
 TO medreserve_patient, medreserve_admin;
 REVOKE ALL ON TABLE medreserve.idempotency_keys FROM PUBLIC;
 GRANT SELECT ON medreserve.idempotency_keys TO medreserve_admin;
+
+-- Issue 15.  Events, consumers and reminders are the admins' (patient data is
+-- only in the reminders); the FHIR functions are for everyone who books, and
+-- medreserve_fhir_appointment() filters by caller itself.
+REVOKE ALL ON FUNCTION
+    medreserve.booking_event(),
+    medreserve.slot_events(),
+    medreserve.time_off_events(),
+    medreserve.ring_doorbell(bigint),
+    medreserve.arm_doorbell(),
+    medreserve.verify_outbox(),
+    medreserve.require_read_committed(text),
+    medreserve.lock_consumer(text),
+    medreserve.booking_period(integer),
+    medreserve.fhir_instant(timestamptz),
+    medreserve.slot_holder_status(integer),
+    medreserve.fhir_slot_resource(medreserve.slots),
+    medreserve.fhir_schedule_resource(medreserve.doctors),
+    medreserve.find_doctor(integer),
+    @extschema@.medreserve_register_consumer(text, boolean),
+    @extschema@.medreserve_unregister_consumer(text),
+    @extschema@.medreserve_claim_events(text, integer),
+    @extschema@.medreserve_ack_events(text, bigint),
+    @extschema@.medreserve_ack_events(text, bigint[]),
+    @extschema@.medreserve_due_reminders(interval, text),
+    @extschema@.medreserve_mark_reminded(integer, text),
+    @extschema@.medreserve_fhir_practitioner(integer),
+    @extschema@.medreserve_fhir_schedule(integer),
+    @extschema@.medreserve_fhir_slot(integer),
+    @extschema@.medreserve_fhir_appointment(integer),
+    @extschema@.medreserve_fhir_find(text, timestamptz, timestamptz, integer, integer)
+FROM PUBLIC;
+REVOKE ALL ON TABLE medreserve.events, medreserve.event_consumers,
+    medreserve.event_deliveries, medreserve.reminders_sent FROM PUBLIC;
+GRANT SELECT ON medreserve.events, medreserve.event_consumers,
+    medreserve.event_deliveries, medreserve.reminders_sent TO medreserve_admin;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.medreserve_register_consumer(text, boolean),
+    @extschema@.medreserve_unregister_consumer(text),
+    @extschema@.medreserve_claim_events(text, integer),
+    @extschema@.medreserve_ack_events(text, bigint),
+    @extschema@.medreserve_ack_events(text, bigint[]),
+    @extschema@.medreserve_due_reminders(interval, text),
+    @extschema@.medreserve_mark_reminded(integer, text)
+TO medreserve_admin;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.medreserve_fhir_practitioner(integer),
+    @extschema@.medreserve_fhir_schedule(integer),
+    @extschema@.medreserve_fhir_slot(integer),
+    @extschema@.medreserve_fhir_appointment(integer),
+    @extschema@.medreserve_fhir_find(text, timestamptz, timestamptz, integer, integer)
+TO medreserve_patient, medreserve_admin;
 
 -- end of section 7

@@ -56,7 +56,17 @@ expire_one_batch(TimestampTz resume_from)
 
 	args[0] = Int32GetDatum(medreserve_expire_batch_size);
 	args[1] = TimestampTzGetDatum(resume_from);
-	medreserve_execute(PLAN_EXPIRE_BATCH, args, NULL, SPI_OK_SELECT);
+	/* the events of these holds say the sweep settled them (events.c) */
+	medreserve_sweeping = true;
+	PG_TRY();
+	{
+		medreserve_execute(PLAN_EXPIRE_BATCH, args, NULL, SPI_OK_SELECT);
+	}
+	PG_FINALLY();
+	{
+		medreserve_sweeping = false;
+	}
+	PG_END_TRY();
 	if (SPI_processed != 1)
 		elog(ERROR, "expire batch returned " UINT64_FORMAT " rows", SPI_processed);
 	batch.holds_failed = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
@@ -74,10 +84,33 @@ expire_one_batch(TimestampTz resume_from)
 }
 
 /*
+ * Prune the events past medreserve.event_retention that every registered
+ * consumer has acknowledged, a batch at a time (issue 15).  Nothing else
+ * locks event rows, so this waits for nobody.
+ */
+static void
+prune_events(void)
+{
+	Datum		args[2];
+	bool		isnull;
+	int32		pruned;
+
+	args[0] = Int64GetDatum((int64) medreserve_event_retention_s);
+	args[1] = Int32GetDatum(medreserve_expire_batch_size);
+	do
+	{
+		CHECK_FOR_INTERRUPTS();
+		medreserve_execute(PLAN_PRUNE_EVENTS, args, NULL, SPI_OK_SELECT);
+		pruned = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1, &isnull));
+	} while (pruned >= medreserve_expire_batch_size);
+}
+
+/*
  * Finish a sweep: mark the no-shows that are due (medreserve.no_show_after,
- * issue 13; appointment.c), record the sweep in medreserve.sweep_status and
- * log one line with counts only (never patient data) when something was
- * released or marked.
+ * issue 13; appointment.c), record the sweep in medreserve.sweep_status,
+ * prune old events (issue 15) and log one line with counts only (never
+ * patient data) when something was released or marked.
  */
 static void
 note_sweep(int64 holds_failed, int64 slots_released, TimestampTz started_at)
@@ -91,6 +124,7 @@ note_sweep(int64 holds_failed, int64 slots_released, TimestampTz started_at)
 	medreserve_execute(PLAN_NOTE_SWEEP, args, NULL, SPI_OK_UPDATE);
 	/* and one batch of idempotency keys past their window (issue 14) */
 	medreserve_prune_idempotency_keys();
+	prune_events();
 
 	if (holds_failed > 0)
 		ereport(LOG,

@@ -27,6 +27,9 @@ int			medreserve_late_cancel_window_s = 24 * 3600;
 int			medreserve_no_show_after_s = 0;
 char	   *medreserve_default_time_zone = NULL;
 char	   *medreserve_slot_horizon = NULL;
+bool		medreserve_events_enabled = true;
+int			medreserve_event_claim_timeout_s = 300;
+int			medreserve_event_retention_s = 30 * 24 * 3600;
 
 /* issue 14: safe retries and fair use (retries.c) */
 int			medreserve_idempotency_window_s = 24 * 3600;
@@ -204,10 +207,41 @@ _PG_init(void)
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	/*
+	 * The outbox (events.c).  SUSET: a session must not be able to change
+	 * bookings without leaving their events behind.
+	 */
+	DefineCustomBoolVariable("medreserve.events",
+							 "Write an event to medreserve.events for every change of a booking or of the slots.",
+							 "Consumers claim them with medreserve_claim_events(); turning this off loses the events of changes made meanwhile.",
+							 &medreserve_events_enabled,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medreserve.event_claim_timeout",
+							"How long a claimed event waits for its acknowledgement before it is handed out again.",
+							NULL,
+							&medreserve_event_claim_timeout_s,
+							300, 1, 7 * 24 * 3600,
+							PGC_USERSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("medreserve.event_retention",
+							"How long the sweep keeps events that every registered consumer has acknowledged.",
+							NULL,
+							&medreserve_event_retention_s,
+							30 * 24 * 3600, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("medreserve");
 
 	/* Errors of statements that call medreserve log no patient data. */
 	medreserve_privacy_init();
+
+	/* The outbox's doorbell: a transaction callback, shared flags when preloaded. */
+	medreserve_events_init();
 
 	/* Shared memory can only be had at start-up. */
 	if (process_shared_preload_libraries_in_progress)

@@ -40,6 +40,9 @@ extern int	medreserve_late_cancel_window_s;
 extern int	medreserve_no_show_after_s;
 extern char *medreserve_default_time_zone;
 extern char *medreserve_slot_horizon;
+extern bool medreserve_events_enabled;
+extern int	medreserve_event_claim_timeout_s;
+extern int	medreserve_event_retention_s;
 
 /*
  * Every SQL statement the extension runs.  Each is prepared on first use in
@@ -74,6 +77,9 @@ typedef enum MedreservePlanId
 	PLAN_SLOT_WINDOW,
 	PLAN_PATIENT_LOAD,
 	PLAN_PRUNE_KEYS,
+	PLAN_INSERT_EVENT,
+	PLAN_ANY_CONSUMER,
+	PLAN_PRUNE_EVENTS,
 	NUM_MEDRESERVE_PLANS
 } MedreservePlanId;
 
@@ -104,6 +110,12 @@ typedef enum MedreserveCounter
 } MedreserveCounter;
 
 #define COUNTERS_V1_0	10		/* counters declared by medreserve 1.0 and 1.1 */
+
+/* events.c */
+#define MEDRESERVE_EVENTS_CHANNEL "medreserve_events"
+extern bool medreserve_sweeping;
+extern void medreserve_events_init(void);
+extern void medreserve_ring_doorbell(int64 event_id);
 
 /* privacy.c */
 extern void medreserve_privacy_init(void);

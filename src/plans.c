@@ -355,6 +355,52 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		" WHERE k.scope = old.scope AND k.key = old.key",
 		2, {FLOAT8OID, INT4OID}
 	},
+
+	/* --- Issue 15: the outbox (events.c) --- */
+	[PLAN_INSERT_EVENT] = {
+		/*
+		 * The outbox row of a booking's transition (events.c): ids and
+		 * statuses only, never patient data.  The slots are the booking's
+		 * booking_slots rows (or its first slot when there are none yet).
+		 */
+		"insert event",
+		"INSERT INTO medreserve.events (type, booking_id, doctor_id, slot_ids, status, detail)"
+		" VALUES ($1, $2,"
+		"         (SELECT s.doctor_id FROM medreserve.slots s WHERE s.id = $3),"
+		"         coalesce((SELECT array_agg(bs.slot_id ORDER BY bs.slot_id)"
+		"                     FROM medreserve.booking_slots bs WHERE bs.booking_id = $2),"
+		"                  ARRAY[$3]),"
+		"         $4, $5)"
+		" RETURNING id",
+		5, {TEXTOID, INT4OID, INT4OID, TEXTOID, JSONBOID}
+	},
+	[PLAN_ANY_CONSUMER] = {
+		/* does anyone consume events?  (whether to ring the doorbell) */
+		"any event consumer",
+		"SELECT 1 FROM medreserve.event_consumers LIMIT 1",
+		0, {InvalidOid}
+	},
+	[PLAN_PRUNE_EVENTS] = {
+		/*
+		 * Retention, run by the sweep: events older than $1 seconds that
+		 * every registered consumer has been handed (the consumer's cursor
+		 * is past them) and has acknowledged (no delivery row left).  At
+		 * most $2 per statement, oldest first.
+		 */
+		"prune events",
+		"WITH old AS ("
+		"  SELECT e.id FROM medreserve.events e"
+		"   WHERE e.occurred_at < now() - $1 * interval '1 second'"
+		"     AND NOT EXISTS (SELECT 1 FROM medreserve.event_consumers c"
+		"                      WHERE (e.xact_id, e.id) > (c.cursor_xact_id, c.cursor_event_id)"
+		"                         OR EXISTS (SELECT 1 FROM medreserve.event_deliveries d"
+		"                                     WHERE d.consumer = c.name AND d.event_id = e.id))"
+		"   ORDER BY e.occurred_at LIMIT $2),"
+		" pruned AS ("
+		"  DELETE FROM medreserve.events e USING old WHERE e.id = old.id RETURNING 1)"
+		"SELECT count(*)::integer FROM pruned",
+		2, {INT8OID, INT4OID}
+	},
 };
 
 static SPIPlanPtr kept_plans[NUM_MEDRESERVE_PLANS];

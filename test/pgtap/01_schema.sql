@@ -170,7 +170,11 @@ SELECT is((SELECT array_agg(c ORDER BY c)
           ARRAY['medreserve.booking_slots', 'medreserve.booking_slots_id_seq',
                 'medreserve.bookings', 'medreserve.bookings_id_seq',
                 'medreserve.doctors', 'medreserve.doctors_id_seq',
+                -- 1.2 (issue 15): the outbox, its consumers, the reminders sent
+                'medreserve.event_consumers', 'medreserve.event_deliveries',
+                'medreserve.events', 'medreserve.events_id_seq',
                 'medreserve.generation_state',
+                'medreserve.reminders_sent',
                 'medreserve.slots', 'medreserve.slots_id_seq',
                 'medreserve.time_off', 'medreserve.time_off_id_seq',
                 'medreserve.working_hours', 'medreserve.working_hours_id_seq'],
