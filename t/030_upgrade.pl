@@ -1,0 +1,100 @@
+# Upgrade chain: install the oldest version with data in it, ALTER EXTENSION
+# medreserve UPDATE, and check that the schema equals a fresh install (the
+# catalog descriptions are equal) and the data is what was there.  A fresh
+# install runs the same script chain, so this guards against upgrade steps
+# that behave differently on a database with data, and against a future
+# full-version script drifting from the chain.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use MedReserveTest;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $oldest = '1.0';
+my ($latest) = slurp_file("$FindBin::RealBin/../medreserve.control") =~ /^default_version = '(.*)'/m;
+my $node = medreserve_node('upgrade', extension => 0);
+$node->safe_psql('postgres', 'CREATE DATABASE upgraded; CREATE DATABASE fresh');
+
+# Everything the extension owns, described without OIDs.
+my $catalog_description = q{
+    WITH ext AS (SELECT oid FROM pg_extension WHERE extname = 'medreserve'),
+    members AS (
+        SELECT d.classid, d.objid FROM pg_depend d, ext
+        WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e')
+    SELECT 'member ' || pg_describe_object(classid, objid, 0) FROM members
+    UNION ALL
+    SELECT 'function ' || p.oid::regprocedure || E'\n' || pg_get_functiondef(p.oid)
+           || E'\nacl ' || coalesce(p.proacl::text, '') || E'\ncomment ' || coalesce(obj_description(p.oid, 'pg_proc'), '')
+      FROM pg_proc p JOIN members m ON m.classid = 'pg_proc'::regclass AND m.objid = p.oid
+    UNION ALL
+    SELECT 'column ' || a.attrelid::regclass || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+           || ' notnull=' || a.attnotnull || ' default=' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), '')
+      FROM pg_attribute a
+      JOIN pg_class c ON c.oid = a.attrelid AND c.relnamespace = 'medreserve'::regnamespace AND c.relkind = 'r'
+      LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+     WHERE a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL
+    SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+      FROM pg_constraint WHERE connamespace = 'medreserve'::regnamespace
+    UNION ALL
+    SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index i
+      JOIN pg_class c ON c.oid = i.indrelid AND c.relnamespace = 'medreserve'::regnamespace
+    UNION ALL
+    SELECT 'trigger ' || pg_get_triggerdef(t.oid) FROM pg_trigger t
+      JOIN pg_class c ON c.oid = t.tgrelid AND c.relnamespace = 'medreserve'::regnamespace
+     WHERE NOT t.tgisinternal
+    UNION ALL
+    SELECT 'policy ' || tablename || ' ' || policyname || ' ' || cmd || ' ' || roles::text || ' ' || coalesce(qual, '')
+      FROM pg_policies WHERE schemaname = 'medreserve'
+    UNION ALL
+    SELECT 'table ' || c.oid::regclass || ' acl=' || coalesce(c.relacl::text, '') || ' rls=' || c.relrowsecurity
+           || ' comment=' || coalesce(obj_description(c.oid, 'pg_class'), '')
+      FROM pg_class c WHERE c.relnamespace = 'medreserve'::regnamespace AND c.relkind IN ('r', 'S')
+    UNION ALL
+    SELECT 'config ' || unnest(extconfig)::regclass FROM pg_extension WHERE extname = 'medreserve'
+    ORDER BY 1};
+my $table_contents = q{
+    SELECT string_agg(t, E'\n' ORDER BY t) FROM (
+        SELECT 'doctor ' || d::text AS t FROM medreserve.doctors d
+        UNION ALL SELECT 'slot ' || s::text FROM medreserve.slots s
+        UNION ALL SELECT 'booking ' || b::text FROM medreserve.bookings b
+        UNION ALL SELECT 'booking_slot ' || bs::text FROM medreserve.booking_slots bs) x};
+my $version = q{SELECT extversion FROM pg_extension WHERE extname = 'medreserve'};
+
+$node->safe_psql('upgraded', qq{
+	SET client_min_messages = warning;
+	CREATE EXTENSION medreserve VERSION '$oldest' CASCADE;
+	SELECT id FROM medreserve_add_doctor('Dr Ada Grey', 'cardiology');
+	SELECT count(*) FROM medreserve_add_slots(1, date_trunc('day', now()) + interval '1 day 9 hours',
+	                                          date_trunc('day', now()) + interval '1 day 11 hours');
+	SELECT id FROM medreserve_book(1, 'Ann Lee', 'ann\@example.org');
+	SELECT id FROM medreserve_hold(ARRAY[2, 3], 'Bob Marsh');
+	SELECT id FROM medreserve_hold(4, 'Cy Park');
+	UPDATE medreserve.bookings SET expires_at = now() - interval '1 minute' WHERE patient_name = 'Cy Park';
+	SELECT medreserve_expire();
+	SELECT id FROM medreserve_book(5, 'Dee Holt');
+	SELECT id FROM medreserve_cancel(4);
+	SELECT id FROM medreserve_hold(6, 'Eve Stone');});
+my $before = $node->safe_psql('upgraded', $table_contents);
+is($node->safe_psql('upgraded', $version), $oldest, "installed version $oldest");
+$node->safe_psql('upgraded', 'SET client_min_messages = warning; ALTER EXTENSION medreserve UPDATE');
+is($node->safe_psql('upgraded', $version), $latest, "updated to $latest");
+is($node->safe_psql('upgraded', $table_contents), $before, 'the data is what was there');
+invariants_hold($node, 'upgraded', 'after the update');
+
+$node->safe_psql('fresh', 'SET client_min_messages = warning; CREATE EXTENSION medreserve CASCADE');
+my $fresh = $node->safe_psql('fresh', $catalog_description);
+is($node->safe_psql('upgraded', $catalog_description), $fresh,
+	"the updated schema equals a fresh install of $latest");
+cmp_ok(scalar(split /\n/, $fresh), '>', 50, 'the catalog description is not empty');
+
+# the updated database keeps working, ids continue
+is($node->safe_psql('upgraded', q{SELECT id, status FROM medreserve_book(7, 'Fay Lin')}),
+	'6|CONFIRMED', 'booking after the update continues the ids');
+is($node->safe_psql('upgraded', qq{
+	SELECT string_agg(source || '--' || target, ',' ORDER BY target) FROM pg_extension_update_paths('medreserve')
+	 WHERE source = '$oldest' AND path IS NOT NULL}),
+	"$oldest--1.1,$oldest--$latest", "the update paths from $oldest");
+done_testing();
