@@ -22,7 +22,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(medreserve_node invariants_hold table_rules_hold btree_indexes_hold
-  sql_error rows_ok);
+  sql_error sql_answer rows_ok);
 
 # medreserve_node(NAME, OPTIONS): a started node.  Options:
 #   pg_cron => 1        preload pg_cron too; cron.database_name is cron_db
@@ -132,6 +132,15 @@ sub sql_error
 	my ($node, $dbname, $sql, %opt) = @_;
 	my ($rc, $out, $err) = $node->psql($dbname, "\\set VERBOSITY verbose\n$sql", %opt);
 	return $err =~ /ERROR:  ([0-9A-Z]{5}: [^\n]*)/ ? $1 : '';
+}
+
+# sql_answer(NODE, DBNAME, SQL): what a client is told: the output, or
+# "SQLSTATE: message" of the first error.
+sub sql_answer
+{
+	my ($node, $dbname, $sql, %opt) = @_;
+	my ($rc, $out, $err) = $node->psql($dbname, "\\set VERBOSITY verbose\n$sql", %opt);
+	return $err =~ /ERROR:  ([0-9A-Z]{5}: [^\n]*)/ ? $1 : $out;
 }
 
 # rows_ok(NODE, DBNAME, PREFIX, SQL): SQL returns rows (description, detail);
