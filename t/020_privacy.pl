@@ -49,7 +49,7 @@ pass("the control error's statement is in the log (the log is read)");
 
 my $log = slurp_file($node->logfile, $offset);
 like($log, qr/ERROR:  slot 1 is already booked/, 'refusals were logged as errors');
-like($log, qr/medreserve: 1 lapsed holds marked failed, 1 slots released/, 'the sweep logged its counts');
+like($log, qr/medreserve: 1 lapsed holds? marked failed/, 'the sweep logged its counts');
 unlike($log, qr/\Q$marker\E/, 'no patient name in the log');
 unlike($log, qr/\Q$email\E/, 'no patient email in the log');
 done_testing();

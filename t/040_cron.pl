@@ -22,9 +22,9 @@ my $job = $node->safe_psql($db, 'SELECT medreserve_schedule_expiry()');
 is($node->safe_psql($db, 'SELECT medreserve_schedule_expiry()'), $job, 'scheduling again replaces the job');
 my $cron_version = $node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'pg_cron'});
 my $schedule = $cron_version =~ /^1\.[0-4]\b/ ? '* * * * *' : '30 seconds';
-is($node->safe_psql($db, q{SELECT count(*) OVER (), schedule, command FROM cron.job WHERE jobname = 'medreserve-expire'}),
-	"1|$schedule|SELECT public.medreserve_expire()",
-	"one job, the default schedule for pg_cron $cron_version");
+is($node->safe_psql($db, q{SELECT count(*) OVER (), jobname, database, schedule, command FROM cron.job}),
+	"1|medreserve-expire:$db|$db|$schedule|CALL public.medreserve_run_expiry()",
+	"one job, of this database, on the default schedule for pg_cron $cron_version");
 
 my $booking = $node->safe_psql($db, q{
 	SET medreserve.hold_duration = '1s';
