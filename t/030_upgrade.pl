@@ -66,34 +66,30 @@ my $version = q{SELECT extversion FROM pg_extension WHERE extname = 'medreserve'
 $node->safe_psql('upgraded', qq{
 	SET client_min_messages = warning;
 	CREATE EXTENSION medreserve VERSION '$oldest' CASCADE;
-	SELECT id FROM medreserve_add_doctor('Dr Ada Grey', 'cardiology');
-	SELECT count(*) FROM medreserve_add_slots(1, date_trunc('day', now()) + interval '1 day 9 hours',
-	                                          date_trunc('day', now()) + interval '1 day 11 hours');
-	SELECT id FROM medreserve_book(1, 'Ann Lee', 'ann\@example.org');
-	SELECT id FROM medreserve_hold(ARRAY[2, 3], 'Bob Marsh');
-	SELECT id FROM medreserve_hold(4, 'Cy Park');
-	UPDATE medreserve.bookings SET expires_at = now() - interval '1 minute' WHERE patient_name = 'Cy Park';});
+	-- The rows a $oldest installation holds, written directly: its SQL functions
+	-- would run this tree's library, which needs the new version's objects.
+	INSERT INTO medreserve.doctors (name, specialization) VALUES ('Dr Ada Grey', 'cardiology');
+	INSERT INTO medreserve.slots (doctor_id, start_time)
+	SELECT 1, date_trunc('day', now()) + interval '1 day 9 hours' + i * interval '15 minutes'
+	  FROM generate_series(0, 8) i;
+	INSERT INTO medreserve.bookings (slot_id, patient_name, patient_email, status, expires_at) VALUES
+	    (1, 'Ann Lee', 'ann\@example.org', 'CONFIRMED', NULL),
+	    (2, 'Bob Marsh', NULL, 'PENDING', now() + interval '10 minutes'),
+	    (4, 'Cy Park', NULL, 'FAILED', now() - interval '1 minute'),
+	    (5, 'Dee Holt', NULL, 'CONFIRMED', NULL),
+	    (4, 'Gil Sun', NULL, 'CANCELLED', NULL),
+	    (6, 'Eve Stone', NULL, 'PENDING', now() + interval '10 minutes');
+	INSERT INTO medreserve.booking_slots (booking_id, slot_id) VALUES (1, 1), (2, 2), (2, 3), (4, 5), (6, 6);});
 
 # Between installing the new library and ALTER EXTENSION UPDATE, the old
-# version's functions run the new C code.
-TODO:
+# version's functions run the new C code, which needs the new version's SQL
+# objects: the refusal says what to do.
+for my $call ('medreserve_expire()', 'medreserve_cancel(1)')
 {
-	local $TODO = 'the 1.2 library runs statements that call 1.2 SQL functions (hold_has_lapsed, email_key)';
-	for my $call ('medreserve_expire()', q{medreserve_book(4, 'Lazy Release')}, 'medreserve_cancel(1)',
-		'medreserve_confirm(2)')
-	{
-		my $err = sql_error($node, 'upgraded', "BEGIN;\nSELECT $call;\nROLLBACK;");
-		is($err, '', "before the update, ${oldest}'s $call works with the installed library");
-	}
+	my ($rc, $out, $err) = $node->psql('upgraded', "BEGIN;\nSELECT $call;\nROLLBACK;");
+	like($err, qr/run ALTER EXTENSION medreserve UPDATE in this database/,
+		"before the update, ${oldest}'s $call says to run ALTER EXTENSION UPDATE");
 }
-# what the sweep and a cancellation do, by hand (above: they may not work yet)
-$node->safe_psql('upgraded', q{
-	DELETE FROM medreserve.booking_slots WHERE booking_id = 3;
-	UPDATE medreserve.bookings SET status = 'FAILED', updated_at = now() WHERE id = 3;
-	SELECT id FROM medreserve_book(5, 'Dee Holt');
-	DELETE FROM medreserve.booking_slots WHERE booking_id = 4;
-	UPDATE medreserve.bookings SET status = 'CANCELLED', updated_at = now() WHERE id = 4;
-	SELECT id FROM medreserve_hold(6, 'Eve Stone');});
 my $before = $node->safe_psql('upgraded', $table_contents);
 is($node->safe_psql('upgraded', $version), $oldest, "installed version $oldest");
 $node->safe_psql('upgraded', 'SET client_min_messages = warning; ALTER EXTENSION medreserve UPDATE');
@@ -109,7 +105,7 @@ cmp_ok(scalar(split /\n/, $fresh), '>', 50, 'the catalog description is not empt
 
 # the updated database keeps working, ids continue
 is($node->safe_psql('upgraded', q{SELECT id, status FROM medreserve_book(7, 'Fay Lin')}),
-	'6|CONFIRMED', 'booking after the update continues the ids');
+	'7|CONFIRMED', 'booking after the update continues the ids');
 is($node->safe_psql('upgraded', qq{
 	SELECT string_agg(source || '--' || target, ',' ORDER BY target) FROM pg_extension_update_paths('medreserve')
 	 WHERE source = '$oldest' AND path IS NOT NULL}),
