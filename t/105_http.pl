@@ -19,7 +19,7 @@ my $node = medreserve_node('http', extension => 0);
 
 local $ENV{PGHOST} = $node->host;
 local $ENV{PGPORT} = $node->port;
-local $ENV{PGUSER} = $ENV{USER} // 'postgres';
+local $ENV{PGUSER} = (getpwuid($<))[0];    # initdb's superuser: the OS user
 my ($out, $err) = ('', '');
 IPC::Run::run([ 'node', '--test', '--test-reporter=tap', glob("$http/*.test.js") ], '>', \$out, '2>', \$err);
 my $rc = $? >> 8;
