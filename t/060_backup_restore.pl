@@ -157,7 +157,22 @@ sub run
 	return ($? >> 8, $stderr, $stdout);
 }
 
+# pg_dump dumps the extension's tables as data only, and warns that bookings
+# references itself (rescheduled_from/_to, issue 13): a circular foreign key
+# in a --data-only dump.  A self-reference restores (COPY checks the keys at
+# the end of the statement, and the restores below are checked), so that one
+# warning is noted, not counted; any other fails.
+sub known_dump_warnings
+{
+	my $err = shift;
+	my $known = qr/pg_dump: warning: there are circular foreign-key constraints on this table:\npg_dump: detail: bookings\n(?:pg_dump: hint: [^\n]*\n)*/;
+	note 'pg_dump warned of the self-referencing foreign keys of bookings (noted, not counted)'
+	  if $err =~ $known;
+	return $err =~ s/$known//gr;
+}
+
 my ($rc, $err) = run('pg_dump', '-Fc', '-d', $node->connstr($src), '-f', $dump);
+$err = known_dump_warnings($err);
 ok($rc == 0 && $err eq '', 'pg_dump -Fc ran without error or warning') or diag($err);
 my (undef, undef, $toc) = run('pg_restore', '-l', $dump);
 is(join(' ', sort map { (split / /)[-2] } grep { /TABLE DATA medreserve|SEQUENCE SET medreserve/ } split /\n/, $toc),
@@ -203,6 +218,7 @@ sub restore_into
 	else
 	{
 		my (undef, $e1, $plain) = run('pg_dump', '-Fp', '-d', $node->connstr($src));
+		$e1 = known_dump_warnings($e1);
 		my ($stdout, $e2) = ('', '');
 		IPC::Run::run([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $to ], '<', \$plain, '>', \$stdout, '2>', \$e2);
 		($rc, $err) = ($? >> 8, $e1 . $e2);
