@@ -57,9 +57,11 @@ my $catalog_description = q{
     ORDER BY 1};
 my $table_contents = q{
     SELECT string_agg(t, E'\n' ORDER BY t) FROM (
-        SELECT 'doctor ' || d::text AS t FROM medreserve.doctors d
-        UNION ALL SELECT 'slot ' || s::text FROM medreserve.slots s
-        -- the columns bookings had in 1.0 (1.2 adds more, checked below)
+        -- the columns the tables had in 1.0 (1.2 adds more; bookings' are checked below)
+        SELECT 'doctor ' || (d.id, d.name, d.specialization, d.created_at)::text AS t
+          FROM medreserve.doctors d
+        UNION ALL SELECT 'slot ' || (s.id, s.doctor_id, s.start_time, s.duration_minutes, s.created_at)::text
+                    FROM medreserve.slots s
         UNION ALL SELECT 'booking ' || (b.id, b.slot_id, b.patient_name, b.patient_email, b.status,
                                         b.expires_at, b.created_at, b.updated_at)::text
                     FROM medreserve.bookings b
