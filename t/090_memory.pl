@@ -43,7 +43,8 @@ note "memory: $calls calls after a warm-up of $warmup, tolerance $tolerance byte
 
 # the statements of src/plans.c, by the names their tag comments carry
 my @statements = ('cancel booking', 'confirm booking', 'expire lapsed holds', 'find slot occupants',
-	'insert booking', 'lock slots', 'note sweep', 'read booking state', 'release lapsed holds');
+	'insert booking', 'insert event', 'lock slots', 'note sweep', 'prune events', 'prune idempotency keys',
+	'read booking state', 'release lapsed holds');
 
 my $node = medreserve_node('memory', dbname => $db, conf => "log_statement = none\nlog_min_messages = fatal\n");
 $node->safe_psql($db, q{
