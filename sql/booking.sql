@@ -2,6 +2,9 @@
 \set SHOW_CONTEXT never
 SET timezone = 'UTC';
 
+TRUNCATE medreserve.doctors, medreserve.slots, medreserve.bookings, medreserve.booking_slots
+    RESTART IDENTITY CASCADE;
+
 INSERT INTO medreserve.doctors (name, specialization)
 VALUES ('Dr Ada Grey', 'cardiology'), ('Dr Ben Okafor', 'dermatology');
 -- doctor 1: slots 1..6 on a far future morning; doctor 2: slot 7; slot 8 is past

@@ -5,6 +5,11 @@ SET timezone = 'UTC';
 
 TRUNCATE medreserve.doctors, medreserve.slots, medreserve.bookings, medreserve.booking_slots
     RESTART IDENTITY CASCADE;
+-- no sweep has run in this database yet, whichever tests ran before
+UPDATE medreserve.sweep_status SET last_started_at = NULL, last_finished_at = NULL,
+    last_holds_expired = NULL, last_slots_released = NULL, runs = 0;
+-- and no slot generation either
+DELETE FROM medreserve.generation_state;
 
 SELECT medreserve_schedule_expiry();
 \echo :LAST_ERROR_SQLSTATE

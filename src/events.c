@@ -93,7 +93,7 @@ static const StatusEvent status_events[] = {
 static const char *
 event_type(const char *status, bool inserted)
 {
-	for (int i = 0; i < lengthof(status_events); i++)
+	for (size_t i = 0; i < lengthof(status_events); i++)
 		if (strcmp(status_events[i].status, status) == 0)
 			return inserted ? status_events[i].on_insert : status_events[i].on_update;
 	return inserted ? "created" : "changed";

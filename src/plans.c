@@ -22,7 +22,7 @@
 
 typedef struct MedreserveStatement
 {
-	const char *name;			/* for error messages */
+	const char *name;			/* for error messages and the tag comment */
 	const char *sql;
 	int			nargs;
 	Oid			argtypes[MAX_PLAN_ARGS];
@@ -430,9 +430,17 @@ get_plan(MedreservePlanId id)
 	const MedreserveStatement *stmt = &statements[id];
 	SPIPlanPtr	plan;
 	ErrorContextCallback errcallback;
+	char	   *tagged_sql;
 
 	if (kept_plans[id] != NULL)
 		return kept_plans[id];
+
+	/*
+	 * The text starts with a comment naming the statement, so that its
+	 * CachedPlanSource is found by that name in pg_backend_memory_contexts
+	 * (ident) and pg_stat_statements, whatever the statement says.
+	 */
+	tagged_sql = psprintf("/* medreserve: %s */ %s", stmt->name, stmt->sql);
 
 	/*
 	 * Every statement is a short index lookup or write whose best plan does
@@ -443,7 +451,7 @@ get_plan(MedreservePlanId id)
 	errcallback.arg = unconstify(char *, stmt->name);
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
-	plan = SPI_prepare_cursor(stmt->sql, stmt->nargs, (Oid *) stmt->argtypes,
+	plan = SPI_prepare_cursor(tagged_sql, stmt->nargs, (Oid *) stmt->argtypes,
 							  CURSOR_OPT_GENERIC_PLAN);
 	error_context_stack = errcallback.previous;
 	if (plan == NULL)
@@ -452,6 +460,7 @@ get_plan(MedreservePlanId id)
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed for statement \"%s\"", stmt->name);
 	kept_plans[id] = plan;
+	pfree(tagged_sql);
 	return plan;
 }
 

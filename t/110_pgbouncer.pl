@@ -329,7 +329,7 @@ like($err, qr/ERROR:  42501: /, 'and without a claim it may not list bookings (4
 # turn get the same backend, and the second one's booking reuses the plan
 # the first one's prepared.
 my $plans = q{SELECT count(*) FROM pg_backend_memory_contexts
-               WHERE name = 'CachedPlanSource' AND ident LIKE 'WITH occupied AS%'};
+               WHERE name = 'CachedPlanSource' AND ident LIKE '/* medreserve: insert booking */%'};
 my ($pid_a) = split /\n/, bq_ok('clinic1', $superuser,
 	"SELECT pg_backend_pid();\n$plans;\nSELECT status FROM medreserve_book($own_slots[40], 'First Client');\n");
 my @b = split /\n/, bq_ok('clinic1', $superuser,

@@ -25,8 +25,10 @@ source "$(dirname "$0")/../tools/lib.sh"
 # Called from `make analyse`: the outer make's flags are not ours.
 unset MAKEFLAGS MFLAGS MAKELEVEL
 
-MR_PACKAGES=(postgresql-server-dev-15 make gcc cppcheck clang-tidy)
-mr_install_packages
+# The analysers come from mr_install_packages (tools/test.sh); say so if not.
+for tool in cppcheck clang-tidy; do
+    command -v "$tool" >/dev/null || { echo "$tool is missing: run tools/test.sh as root once, or apt-get install $tool" >&2; exit 1; }
+done
 
 passed=0; failed=0; started=$SECONDS
 ok() { passed=$((passed + 1)); echo "ok - $*"; }

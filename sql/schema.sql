@@ -1,5 +1,7 @@
 -- The API functions go to the schema named at CREATE EXTENSION; the tables
--- always live in schema medreserve.  (Named to run last: it reinstalls.)
+-- always live in schema medreserve.  It reinstalls the extension and leaves
+-- it as --load-extension made it (in the default schema), so it may run in
+-- any place of the REGRESS list.
 \set SHOW_CONTEXT never
 
 DROP EXTENSION medreserve;

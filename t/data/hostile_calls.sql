@@ -1,4 +1,4 @@
--- hostile_calls.sql: generate the calls of hostile.sh into hostile.calls.
+-- hostile_calls.sql: generate the calls of t/080_hostile.pl into hostile.calls.
 --
 -- Each call is one SQL statement run by hostile.run() inside its own
 -- subtransaction, which records the SQLSTATE (00000 for success).  A call is
@@ -326,7 +326,7 @@ SELECT 'patient ' || f,
        format('SET ROLE hostile_patient; SET request.jwt.claims = %L', c),
        -- PT429: these calls are one patient's, so the fair-use limits (issue 14) apply
        format(sql, 40 + row_number() OVER ()), '{22004,22023,PT404,PT409,23505,42501,PT429}'
-       -- a claim that is not JSON at all: PostgreSQL's json input error (see hostile.sh)
+       -- a claim that is not JSON at all: PostgreSQL's json input error (see t/080_hostile.pl)
        || CASE WHEN c LIKE 'garbage%' THEN '{22P02}'::text[] ELSE '{}' END
   FROM unnest(ARRAY['', 'garbage', 'garbage{', '[]', '"just a string"', '{}', '{"email": null}', '{"email": ""}',
                     '{"email": "ann@example.org"}', '{"email": "ANN@EXAMPLE.ORG"}', '{"email": "bob@example.org"}',
