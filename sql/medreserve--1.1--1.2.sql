@@ -2244,6 +2244,13 @@ LANGUAGE c STABLE STRICT;
 COMMENT ON FUNCTION medreserve.require_read_committed(text) IS
 'Internal: refuse (25000) outside READ COMMITTED, naming the action';
 
+CREATE FUNCTION medreserve.events_wanted()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'medreserve_events_wanted_sql'
+LANGUAGE c VOLATILE;
+COMMENT ON FUNCTION medreserve.events_wanted() IS
+'Internal: whether a change writes events (medreserve.events is on and the rows are not loaded by COPY, as a restore does)';
+
 /*
  * Slots generated or removed: one event per statement and doctor, from the
  * transition table (set-based: adding 10,000 slots writes one event).
@@ -2256,8 +2263,7 @@ AS $$
 DECLARE
     first_event bigint;
 BEGIN
-    -- the setting exists once the library is loaded; until then it is at its default (on)
-    IF NOT coalesce(pg_catalog.current_setting('medreserve.events', true), 'on')::boolean THEN
+    IF NOT medreserve.events_wanted() THEN
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
@@ -2328,7 +2334,7 @@ AS $$
 DECLARE
     first_event bigint;
 BEGIN
-    IF NOT coalesce(pg_catalog.current_setting('medreserve.events', true), 'on')::boolean THEN
+    IF NOT medreserve.events_wanted() THEN
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN

@@ -52,15 +52,18 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "tcop/pquery.h"
 #include "catalog/pg_type_d.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/portal.h"
 #include "utils/rel.h"
 
 #include "medreserve.h"
 
 PG_FUNCTION_INFO_V1(medreserve_booking_event);
+PG_FUNCTION_INFO_V1(medreserve_events_wanted_sql);
 PG_FUNCTION_INFO_V1(medreserve_ring_doorbell_sql);
 PG_FUNCTION_INFO_V1(medreserve_arm_doorbell_sql);
 PG_FUNCTION_INFO_V1(medreserve_require_read_committed_sql);
@@ -266,6 +269,28 @@ column_text(HeapTuple tuple, TupleDesc tupdesc, const char *name)
 }
 
 /*
+ * Whether this change writes events: medreserve.events is on, and the rows
+ * are not being loaded by COPY.  COPY into the tables is a restore (pg_dump's
+ * data, whose events are in the same dump) or a bulk load: their triggers
+ * must not invent "held" and "booked" events for old bookings, nor collide
+ * with the restored events' ids.  One definition for the C trigger and the
+ * PL/pgSQL ones (medreserve.events_wanted()).
+ */
+bool
+medreserve_events_wanted(void)
+{
+	if (!medreserve_events_enabled)
+		return false;
+	return !(ActivePortal != NULL && ActivePortal->commandTag == CMDTAG_COPY);
+}
+
+Datum
+medreserve_events_wanted_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(medreserve_events_wanted());
+}
+
+/*
  * Trigger on medreserve.bookings: write the event of the row's transition
  * (see the file header), unless medreserve.events is off.
  */
@@ -291,7 +316,7 @@ medreserve_booking_event(PG_FUNCTION_ARGS)
 
 	inserted = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event);
 	row = inserted ? trigdata->tg_trigtuple : trigdata->tg_newtuple;
-	if (!medreserve_events_enabled)
+	if (!medreserve_events_wanted())
 		return PointerGetDatum(row);
 
 	tupdesc = trigdata->tg_relation->rd_att;

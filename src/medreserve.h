@@ -117,6 +117,9 @@ extern bool medreserve_sweeping;
 extern void medreserve_events_init(void);
 extern void medreserve_ring_doorbell(int64 event_id);
 
+/* events.c */
+extern bool medreserve_events_wanted(void);
+
 /* privacy.c */
 extern void medreserve_privacy_init(void);
 

@@ -77,7 +77,10 @@ $node->safe_psql('old', q{
     SELECT medreserve_add_doctor('Dr Ben Ode');
     SELECT count(*) FROM medreserve_add_slots(1, now() + interval '1 day',
                                               now() + interval '1 day', 15);
-    SELECT medreserve_book(1, 'Ann Lee');
+    -- the booking as 1.0 stored it, written directly: 1.0's SQL functions
+    -- would run the packaged 1.2 library, which needs the 1.2 objects
+    INSERT INTO medreserve.bookings (slot_id, patient_name, status) VALUES (1, 'Ann Lee', 'CONFIRMED');
+    INSERT INTO medreserve.booking_slots (booking_id, slot_id) VALUES (1, 1);
     ALTER EXTENSION medreserve UPDATE;
 });
 is($node->safe_psql('old',
