@@ -44,6 +44,14 @@ mr_install_packages() {
         mr_say "installing playwright-core from npm (test/browser/package-lock.json)"
         (cd "$MR_TOP/test/browser" && timeout 300 npm ci --no-audit --no-fund >/dev/null)
     fi
+    # the FHIR validator (@medplum/core) and the reference event worker (pg)
+    local dir
+    for dir in test/fhir examples/event-worker; do
+        if [ ! -d "$MR_TOP/$dir/node_modules" ]; then
+            mr_say "installing $dir's npm packages ($dir/package-lock.json)"
+            (cd "$MR_TOP/$dir" && timeout 300 npm ci --no-audit --no-fund >/dev/null)
+        fi
+    done
 }
 
 # Build warning-free (-Werror) and install, into the server's directories or

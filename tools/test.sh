@@ -34,7 +34,9 @@ cleanup() { [ -n "${MR_KEEP:-}" ] || rm -rf "$copy"; }
 trap cleanup EXIT
 (cd "$MR_TOP" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - 2>/dev/null) \
     | tar -C "$copy" -xf -
-cp -a "$MR_TOP/test/http/node_modules" "$copy/test/http/"
+for dir in test/http test/fhir examples/event-worker; do
+    cp -a "$MR_TOP/$dir/node_modules" "$copy/$dir/"
+done
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$copy"
 chmod 755 "$copy"
 

@@ -32,4 +32,4 @@ if ! node -e 'process.exit(typeof WebSocket === "undefined" ? 1 : 0)'; then
     flags+=(--experimental-websocket)
 fi
 cd "$here"
-exec node "${flags[@]}" --test fhir.test.mjs worker.test.mjs
+exec node "${flags[@]}" --test "$@" fhir.test.mjs worker.test.mjs
