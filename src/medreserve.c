@@ -57,7 +57,7 @@ check_slot_horizon(char **newval, void **extra, GucSource source)
 	int			dtype;
 	struct pg_itm_in itm;
 	Interval	span;
-	double		days;
+	double		horizon_days;
 
 	if (*newval == NULL ||
 		ParseDateTime(*newval, workbuf, sizeof(workbuf), field, ftype,
@@ -68,8 +68,8 @@ check_slot_horizon(char **newval, void **extra, GucSource source)
 		GUC_check_errdetail("The horizon must be an interval such as '8 weeks'.");
 		return false;
 	}
-	days = span.month * 30.0 + span.day + (double) span.time / USECS_PER_DAY;
-	if (days < 1 || days > 3660)
+	horizon_days = span.month * 30.0 + span.day + (double) span.time / USECS_PER_DAY;
+	if (horizon_days < 1 || horizon_days > 3660)
 	{
 		GUC_check_errdetail("The horizon must be between one day and ten years.");
 		return false;

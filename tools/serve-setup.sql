@@ -75,7 +75,9 @@ BEGIN
       CROSS JOIN generate_series(1, 6) AS weekday
       CROSS JOIN (VALUES (time '09:00', time '12:00'), (time '13:00', time '17:00')) AS block (starts, ends)
       WHERE NOT EXISTS (SELECT FROM medreserve.working_hours w WHERE w.doctor_id = d.id);
-    -- setting hours generates the doctor's slots; the job keeps the horizon filled
+    -- fill the horizon now (and record it, which health checks); the daily
+    -- job keeps it filled
+    PERFORM api.medreserve_generate_slots();
     PERFORM api.medreserve_schedule_generation();
 END
 $$;
