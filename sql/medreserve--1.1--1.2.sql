@@ -97,11 +97,13 @@ AS $$
      WHERE NOT medreserve.booking_is_live(b.status, b.expires_at)
        AND b.status <> 'PENDING'
     UNION ALL
-    -- a live booking's doctor and span are those of its slots (issue 13)
+    -- a live booking's doctor and span are those of its slots (issue 13; a
+    -- lapsed hold may have given some seats back already, issue 11)
     SELECT 'booking doctor or times differ from its slots', bs.booking_id, min(bs.slot_id)
       FROM medreserve.booking_slots bs
       JOIN medreserve.slots s ON s.id = bs.slot_id
       JOIN medreserve.bookings b ON b.id = bs.booking_id
+     WHERE medreserve.booking_is_live(b.status, b.expires_at)
      GROUP BY bs.booking_id, b.doctor_id, b.starts_at, b.ends_at, b.slot_id
     HAVING min(s.doctor_id) <> b.doctor_id OR max(s.doctor_id) <> b.doctor_id
         OR min(s.start_time) <> b.starts_at

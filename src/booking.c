@@ -223,10 +223,11 @@ lock_bookable_slots(const int32 *ids, int nslots, Datum id_array, bool *must_set
 
 /*
  * Settle the lapsed holds on the locked slots, then read the slots again:
- * each must now have an unused seat.  A lapsed hold whose other slots are
- * locked by another session cannot be settled without waiting for it (and
- * waiting out of id order could deadlock), so the booking is refused with
- * 23505 and may be tried again.
+ * each must now have an unused seat.  A lapsed hold whose slots are all ours
+ * becomes FAILED; one that also covers a slot another session holds locked
+ * cannot be settled without waiting for it (and waiting out of id order
+ * could deadlock), so only its seats on our slots are taken back and the
+ * rest is left to that session, a cancel or the sweep.
  */
 static void
 settle_lapsed_on_slots(const int32 *ids, int nslots, Datum id_array)
@@ -245,6 +246,10 @@ settle_lapsed_on_slots(const int32 *ids, int nslots, Datum id_array)
 	settled = medreserve_settle_lapsed(lapsed, &seats_released);
 	medreserve_count_success(COUNTER_HOLDS_RELEASED_LAZILY, (uint64) settled);
 
+	medreserve_execute(PLAN_RELEASE_LAPSED_SEATS, &id_array, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "releasing lapsed seats returned " UINT64_FORMAT " rows", SPI_processed);
+
 	/* the locks are ours already: this only reads the slots' new state */
 	medreserve_execute(PLAN_LOCK_SLOTS, &id_array, NULL, SPI_OK_SELECT);
 	if (SPI_processed != (uint64) nslots)
@@ -252,14 +257,10 @@ settle_lapsed_on_slots(const int32 *ids, int nslots, Datum id_array)
 	for (int i = 0; i < nslots; i++)
 	{
 		if (!DatumGetBool(result_column(i, 6)))
-			refuse_full_slot(i);	/* a hold confirmed meanwhile won */
+			refuse_full_slot(i);
+		/* every lapsed seat on our slots was taken back just now */
 		if (DatumGetBool(result_column(i, 7)))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNIQUE_VIOLATION),
-					 errmsg("could not take back the seat of a lapsed hold on slot %d", ids[i]),
-					 errdetail("Another session is changing the lapsed hold's other slots."),
-					 errhint("Try again in a moment."),
-					 errhidestmt(true)));
+			elog(ERROR, "slot %d is still full after its lapsed holds were released", ids[i]);
 	}
 }
 

@@ -109,6 +109,36 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"       (SELECT count(*) FROM released)::integer",
 		2, {INT4ARRAYOID, INT4ARRAYOID}
 	},
+	[PLAN_RELEASE_LAPSED_SEATS] = {
+		/*
+		 * Runs with the slots $1 locked by us, after the lapsed holds whose
+		 * slots we all hold were settled: the lapsed holds left on them also
+		 * cover a slot another session holds locked.  Take their seats on
+		 * our slots back (their other seats stay until that session, a
+		 * cancel or the sweep settles them), so a booker never waits for,
+		 * nor is refused because of, a dead hold.  A lapsed hold cannot be
+		 * confirmed, so losing a seat changes nothing for its patient.
+		 */
+		"release lapsed seats",
+		"WITH gone AS ("
+		"  DELETE FROM medreserve.booking_slots bs USING medreserve.bookings b"
+		"   WHERE bs.slot_id = ANY ($1) AND b.id = bs.booking_id"
+		"     AND medreserve.hold_has_lapsed(b.status, b.expires_at)"
+		"   RETURNING bs.slot_id, bs.booking_id),"
+		" per_slot AS ("
+		"  SELECT slot_id, count(*)::integer AS n FROM gone GROUP BY slot_id),"
+		" slot_state AS ("
+		"  UPDATE medreserve.slots s SET seats_held = s.seats_held - p.n,"
+		"         hold_lapses_at = CASE WHEN s.seats_held = p.n THEN NULL ELSE"
+		"           (SELECT min(b.expires_at) FROM medreserve.booking_slots x"
+		"              JOIN medreserve.bookings b ON b.id = x.booking_id"
+		"             WHERE x.slot_id = s.id AND b.status = 'PENDING'"
+		"               AND NOT EXISTS (SELECT 1 FROM gone g"
+		"                                WHERE g.slot_id = x.slot_id AND g.booking_id = x.booking_id)) END"
+		"    FROM per_slot p WHERE s.id = p.slot_id)"
+		"SELECT count(*)::integer FROM gone",
+		1, {INT4ARRAYOID}
+	},
 	[PLAN_INSERT_BOOKING] = {
 		/*
 		 * Runs with the slots locked and known to have a free seat: inserts
@@ -149,7 +179,7 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		 * The slots of a booking, to lock before changing it.  Read without a
 		 * lock; the change re-checks that they are still all its slots.
 		 */
-		"read booking slots",
+		"read slot ids of booking",
 		"SELECT coalesce(array_agg(slot_id ORDER BY slot_id), '{}')"
 		"  FROM medreserve.booking_slots WHERE booking_id = $1",
 		1, {INT4OID}

@@ -143,8 +143,7 @@ BEGIN
             END IF;
             IF r.full THEN
                 IF pass = 2 THEN
-                    RAISE EXCEPTION 'could not take back the seat of a lapsed hold on slot %', r.id
-                        USING ERRCODE = 'unique_violation';
+                    RAISE EXCEPTION 'slot % is still full after its lapsed holds were released', r.id;
                 END IF;
                 must_settle := true;
             END IF;
@@ -184,6 +183,21 @@ BEGIN
                                    JOIN medreserve.bookings b ON b.id = x.booking_id
                                   WHERE x.slot_id = s.id AND b.status = 'PENDING'
                                     AND b.id <> ALL (settle))
+          FROM per_slot p WHERE s.id = p.slot_id;
+        -- lapsed holds with a slot locked elsewhere give back their seats on ours
+        WITH gone AS (
+            DELETE FROM medreserve.booking_slots bs USING medreserve.bookings b
+             WHERE bs.slot_id = ANY (ids) AND b.id = bs.booking_id
+               AND medreserve.hold_has_lapsed(b.status, b.expires_at)
+            RETURNING bs.slot_id, bs.booking_id),
+        per_slot AS (SELECT slot_id, count(*)::integer AS k FROM gone GROUP BY slot_id)
+        UPDATE medreserve.slots s SET seats_held = s.seats_held - p.k,
+               hold_lapses_at = (SELECT min(b.expires_at) FROM medreserve.booking_slots x
+                                   JOIN medreserve.bookings b ON b.id = x.booking_id
+                                  WHERE x.slot_id = s.id AND b.status = 'PENDING'
+                                    AND NOT EXISTS (SELECT 1 FROM gone g
+                                                     WHERE g.slot_id = x.slot_id
+                                                       AND g.booking_id = x.booking_id))
           FROM per_slot p WHERE s.id = p.slot_id;
     END LOOP;
 
