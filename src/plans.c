@@ -79,6 +79,8 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		 * fresh snapshot: nothing else can change these rows meanwhile, so
 		 * the CTEs' common snapshot is exact.  The status test also leaves
 		 * alone a hold confirmed by a transaction that began before it lapsed.
+		 * A hold whose row someone else has locked (outside the API, which
+		 * always locks the slots first) is skipped too: the sweep never waits.
 		 */
 		"settle lapsed holds",
 		"WITH settle AS MATERIALIZED ("
@@ -86,7 +88,8 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"   WHERE b.id = ANY ($1) AND medreserve.hold_has_lapsed(b.status, b.expires_at)"
 		"     AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs"
 		"                      WHERE bs.booking_id = b.id"
-		"                        AND bs.slot_id NOT IN (SELECT unnest($2::integer[])))),"
+		"                        AND bs.slot_id NOT IN (SELECT unnest($2::integer[])))"
+		"   FOR UPDATE OF b SKIP LOCKED),"
 		" failed AS ("
 		"  UPDATE medreserve.bookings b SET status = 'FAILED', updated_at = now()"
 		"    FROM settle WHERE b.id = settle.id"
