@@ -47,7 +47,8 @@ note "memory: $calls calls after a warm-up of $warmup, tolerance $tolerance byte
 # booking's slots to lock them first)
 my @statements = ('cancel booking', 'confirm booking', 'find lapsed holds', 'find lapsed holds on slots',
 	'insert booking', 'insert event', 'lock slots', 'lock slots of bookings', 'note sweep', 'prune events',
-	'prune idempotency keys', 'read booking state', 'read slot ids of booking', 'settle lapsed holds');
+	'prune idempotency keys', 'read booking state', 'read slot ids of booking', 'release lapsed seats',
+	'settle lapsed holds');
 
 my $node = medreserve_node('memory', dbname => $db, conf => "log_statement = none\nlog_min_messages = fatal\n");
 $node->safe_psql($db, q{
