@@ -11,7 +11,7 @@ PG_CPPFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter
 # settings it needs.
 # Each file sets up the data it needs (test_decoding lists its tests the same
 # way), so the order below is only the order of the report.
-REGRESS = booking holds validation schedule appointments week retries outbox security stats health schema
+REGRESS = booking holds validation schedule appointments week retries outbox slot_state security stats health schema
 REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=test/regress.conf --load-extension=btree_gist --load-extension=medreserve
 ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
 # Cluster-level tests (t/*.pl on PostgreSQL::Test::Cluster), after the two

@@ -58,6 +58,20 @@ AS $$
 $$;
 
 /*
+ * The slot state's part of medreserve_verify(): a stub here, because the
+ * slot state columns are made in section 2, which replaces it with the real
+ * check (issue 11).
+ */
+CREATE FUNCTION medreserve.verify_slot_state(
+    OUT problem text, OUT booking_id integer, OUT slot_id integer)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT NULL::text, NULL::integer, NULL::integer WHERE false
+$$;
+
+/*
  * What must always be true of the tables, as rows of problems (none when all
  * is well): the race and fault tests run it after every run, and a DBA after
  * a restore or an upgrade, as amcheck is run for indexes.
@@ -83,11 +97,13 @@ AS $$
      WHERE NOT medreserve.booking_is_live(b.status, b.expires_at)
        AND b.status <> 'PENDING'
     UNION ALL
-    -- a live booking's doctor and span are those of its slots (issue 13)
+    -- a live booking's doctor and span are those of its slots (issue 13; a
+    -- lapsed hold may have given some seats back already, issue 11)
     SELECT 'booking doctor or times differ from its slots', bs.booking_id, min(bs.slot_id)
       FROM medreserve.booking_slots bs
       JOIN medreserve.slots s ON s.id = bs.slot_id
       JOIN medreserve.bookings b ON b.id = bs.booking_id
+     WHERE medreserve.booking_is_live(b.status, b.expires_at)
      GROUP BY bs.booking_id, b.doctor_id, b.starts_at, b.ends_at, b.slot_id
     HAVING min(s.doctor_id) <> b.doctor_id OR max(s.doctor_id) <> b.doctor_id
         OR min(s.start_time) <> b.starts_at
@@ -127,12 +143,15 @@ AS $$
       FROM medreserve.idempotency_keys k
      WHERE k.booking_id IS NULL
     UNION ALL
+    -- the slot state's invariants (issue 11; defined in section 2)
+    SELECT v.problem, v.booking_id, v.slot_id FROM medreserve.verify_slot_state() v
+    UNION ALL
     -- the outbox's invariants (issue 15; defined in section 6)
     SELECT o.problem, o.booking_id, o.slot_id FROM medreserve.verify_outbox() o
     ORDER BY 2, 3
 $$;
 COMMENT ON FUNCTION @extschema@.medreserve_verify() IS
-'Check the invariants of the booking tables and the outbox; returns one row per problem, none when consistent';
+'Check the invariants of the booking tables, the slots'' state and the outbox; returns one row per problem, none when consistent';
 
 /* --- The trusted gateway and the caller's identity (src/identity.c) --- */
 
@@ -667,6 +686,492 @@ COMMENT ON FUNCTION @extschema@.medreserve_health() IS
 /* ======================================================================
  * 2. Slot state on the slot, and group sessions (capacity).
  * ====================================================================== */
+
+/*
+ * The slot carries its own state, so that "can this slot be booked?" is
+ * answered from the slot row and now() alone (one index range scan lists a
+ * doctor's free week), as FHIR's Slot.status, Bahmni and Cal.com do:
+ *
+ *   capacity         seats of the slot (1 for an ordinary appointment, more
+ *                    for a group session), 1..1000;
+ *   seats_confirmed  seats taken by CONFIRMED bookings, and by the statuses
+ *                    a confirmed booking moves on to while it keeps its
+ *                    slots (ARRIVED, FULFILLED, NOSHOW; issue 13);
+ *   seats_held       seats taken by PENDING holds, lapsed or not, until they
+ *                    are settled (FAILED by the sweep or a booker, or
+ *                    confirmed, or cancelled);
+ *   hold_lapses_at   when the earliest of those holds lapses (NULL without
+ *                    holds).  A lapsed hold frees its seat at that instant
+ *                    without any write: the free test compares with now().
+ *
+ * Every change of a booking that takes or gives back seats (book, hold,
+ * confirm, cancel, sweep, lazy release, reschedule) updates these columns in
+ * the same statement, under the slot's row lock that booking already takes
+ * (check-in, completion and no-show move a seat between statuses that all
+ * count as confirmed, so they change nothing here; time off and
+ * medreserve_remove_slots delete only free slots; generated slots start
+ * empty): they cannot drift under concurrency,
+ * and medreserve_verify() checks them against booking_slots and bookings.
+ * The updates touch no indexed column, so with free room on the page
+ * (fillfactor 75) they are HOT updates.
+ *
+ * Seats: booking_slots has a seat number per row, UNIQUE (slot_id, seat),
+ * CHECK (seat BETWEEN 1 AND slot_capacity), and (slot_id, slot_capacity)
+ * is a foreign key to UNIQUE (id, capacity) of slots, ON UPDATE CASCADE.
+ * So no code path can put capacity + 1 rows on a slot: there are only
+ * capacity seat numbers, and a capacity cannot drop below a seat in use.
+ */
+ALTER TABLE medreserve.slots
+    ADD COLUMN capacity integer NOT NULL DEFAULT 1
+        CONSTRAINT slots_capacity_range CHECK (capacity BETWEEN 1 AND 1000),
+    ADD COLUMN seats_confirmed integer NOT NULL DEFAULT 0,
+    ADD COLUMN seats_held integer NOT NULL DEFAULT 0,
+    ADD COLUMN hold_lapses_at timestamptz,
+    ADD CONSTRAINT slots_seats_within_capacity
+        CHECK (seats_confirmed >= 0 AND seats_held >= 0
+               AND seats_confirmed + seats_held <= capacity),
+    ADD CONSTRAINT slots_hold_lapses_with_holds
+        CHECK ((seats_held = 0) = (hold_lapses_at IS NULL)),
+    ADD CONSTRAINT slots_id_capacity_key UNIQUE (id, capacity);
+-- Room on each page for new row versions, so that state updates stay HOT
+-- (no index entry, no exclusion check) even when a sweep settles many holds
+-- of neighbouring slots in one transaction, before pruning can free space.
+ALTER TABLE medreserve.slots SET (fillfactor = 75);
+
+/*
+ * slot_end() in C: the exclusion constraint evaluates it on every slot
+ * insert and every non-HOT update.  The SQL version was never inlined (it is
+ * IMMUTABLE, its body calls the STABLE timestamptz + interval) and cost a
+ * function call each time.  Same results, so the index stays valid.
+ */
+CREATE OR REPLACE FUNCTION medreserve.slot_end(start_time timestamptz, duration_minutes integer)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'medreserve_slot_end'
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION medreserve.slot_end(timestamptz, integer) IS
+'End of a slot: start plus whole minutes (time-zone independent, hence IMMUTABLE; in C since 1.2)';
+COMMENT ON COLUMN medreserve.slots.capacity IS
+'Seats of the slot: 1 for an ordinary appointment, up to 1000 for a group session';
+COMMENT ON COLUMN medreserve.slots.seats_confirmed IS
+'Seats taken by CONFIRMED bookings and those that moved on to ARRIVED, FULFILLED or NOSHOW (kept exact under the slot''s row lock)';
+COMMENT ON COLUMN medreserve.slots.seats_held IS
+'Seats taken by PENDING holds, lapsed or not, until they are settled';
+COMMENT ON COLUMN medreserve.slots.hold_lapses_at IS
+'When the earliest hold on the slot lapses (NULL without holds); a lapsed hold frees its seat without any write';
+COMMENT ON TABLE medreserve.slots IS
+'Appointment slots of a doctor, with their state: capacity, seats confirmed and held, and when the earliest hold lapses';
+
+ALTER TABLE medreserve.booking_slots
+    ADD COLUMN slot_capacity integer NOT NULL DEFAULT 1,
+    ADD COLUMN seat integer NOT NULL DEFAULT 1,
+    ADD CONSTRAINT booking_slots_seat_range CHECK (seat BETWEEN 1 AND slot_capacity);
+-- 1.0 and 1.1 knew only capacity 1: every existing row holds seat 1 of 1.
+ALTER TABLE medreserve.booking_slots
+    DROP CONSTRAINT booking_slots_slot_id_fkey,
+    ADD CONSTRAINT booking_slots_slot_capacity_fkey
+        FOREIGN KEY (slot_id, slot_capacity) REFERENCES medreserve.slots (id, capacity)
+        ON DELETE CASCADE ON UPDATE CASCADE,
+    DROP CONSTRAINT booking_slots_slot_id_key,
+    ADD CONSTRAINT booking_slots_slot_id_seat_key UNIQUE (slot_id, seat);
+COMMENT ON COLUMN medreserve.booking_slots.slot_capacity IS
+'The slot''s capacity (kept equal by the foreign key), which bounds the seat number';
+COMMENT ON COLUMN medreserve.booking_slots.seat IS
+'Seat number in the slot, 1..capacity; UNIQUE (slot_id, seat) is the last line against overbooking';
+COMMENT ON TABLE medreserve.booking_slots IS
+'Seats taken in slots by live (PENDING or CONFIRMED) bookings; UNIQUE (slot_id, seat) with seat <= capacity is the last line against overbooking';
+
+/*
+ * The state of slots recomputed from their booking rows, for what bypassed
+ * the API: this upgrade (from 1.0 or 1.1), a bulk load, a repair after
+ * medreserve_verify() found drift.  Lapsed holds not yet swept keep their
+ * seat, with their lapse time in hold_lapses_at, as they would after a
+ * booking made through the API.  Returns how many slots it changed.
+ */
+CREATE FUNCTION medreserve.refresh_slot_state()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    emptied bigint;
+    changed bigint;
+BEGIN
+    -- slots that claim seats but have no booking rows at all
+    UPDATE medreserve.slots s
+       SET seats_confirmed = 0, seats_held = 0, hold_lapses_at = NULL
+     WHERE (s.seats_confirmed <> 0 OR s.seats_held <> 0 OR s.hold_lapses_at IS NOT NULL)
+       AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs WHERE bs.slot_id = s.id);
+    GET DIAGNOSTICS emptied = ROW_COUNT;
+    -- slots with booking rows: their counts and earliest lapse (an inner join
+    -- of the aggregated rows, so a bulk load costs in proportion to its rows)
+    UPDATE medreserve.slots s
+       SET seats_confirmed = x.confirmed, seats_held = x.held, hold_lapses_at = x.lapses
+      FROM (SELECT bs.slot_id,
+                   (count(*) FILTER (WHERE b.status <> 'PENDING'))::integer AS confirmed,
+                   (count(*) FILTER (WHERE b.status = 'PENDING'))::integer AS held,
+                   min(b.expires_at) FILTER (WHERE b.status = 'PENDING') AS lapses
+              FROM medreserve.booking_slots bs
+              JOIN medreserve.bookings b ON b.id = bs.booking_id
+             GROUP BY bs.slot_id) AS x
+     WHERE s.id = x.slot_id
+       AND (s.seats_confirmed, s.seats_held, s.hold_lapses_at)
+           IS DISTINCT FROM (x.confirmed, x.held, x.lapses);
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    RETURN emptied + changed;
+END
+$$;
+COMMENT ON FUNCTION medreserve.refresh_slot_state() IS
+'Recompute every slot''s state (seats confirmed and held, earliest lapse) from its booking rows, after an upgrade, a bulk load or a repair; returns how many slots changed';
+SELECT medreserve.refresh_slot_state();
+
+/*
+ * The one definition of a bookable slot, from the slot row and now() alone:
+ * a seat is unused, or the earliest hold has lapsed (its seat is free even
+ * before anyone settles it).  Inlined, so it costs no call.
+ */
+CREATE FUNCTION medreserve.slot_is_free(capacity integer, seats_confirmed integer,
+                                        seats_held integer, hold_lapses_at timestamptz)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN seats_confirmed + seats_held < capacity
+       OR (hold_lapses_at IS NOT NULL AND hold_lapses_at <= pg_catalog.now());
+COMMENT ON FUNCTION medreserve.slot_is_free(integer, integer, integer, timestamptz) IS
+'The one definition of a bookable slot from its row: a seat is unused, or the earliest hold on it has lapsed';
+
+/*
+ * Seats free now, from the slot row: exact unless some but not all holds
+ * have lapsed (then at least one more seat than counted is free).
+ */
+CREATE FUNCTION medreserve.slot_seats_free(capacity integer, seats_confirmed integer,
+                                           seats_held integer, hold_lapses_at timestamptz)
+RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN capacity - seats_confirmed - seats_held
+       + CASE WHEN hold_lapses_at <= pg_catalog.now() THEN 1 ELSE 0 END;
+COMMENT ON FUNCTION medreserve.slot_seats_free(integer, integer, integer, timestamptz) IS
+'Seats of a slot that can be booked now (a lower bound when several holds lapse at different times)';
+
+/*
+ * FHIR's Slot.status from the slot row: free while a seat can be booked;
+ * busy-tentative when full and some seat is only held; busy when every seat
+ * is confirmed.  (busy-unavailable, time off, is not a state of 1.2 slots.)
+ */
+CREATE FUNCTION medreserve.slot_status(capacity integer, seats_confirmed integer,
+                                       seats_held integer, hold_lapses_at timestamptz)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN CASE WHEN medreserve.slot_is_free(capacity, seats_confirmed, seats_held, hold_lapses_at)
+                 THEN 'free'
+            WHEN seats_held > 0 THEN 'busy-tentative'
+            ELSE 'busy' END;
+COMMENT ON FUNCTION medreserve.slot_status(integer, integer, integer, timestamptz) IS
+'FHIR Slot.status of a slot from its row: free, busy-tentative (full, some seats held) or busy';
+
+/*
+ * Direct edits of a hold's expiry (a DBA extending a hold, a test making one
+ * lapse) keep the slots' hold_lapses_at exact.  The API never fires this: it
+ * changes expires_at only together with the status.
+ */
+CREATE FUNCTION medreserve.hold_expiry_moved()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM 1 FROM medreserve.slots s
+      WHERE s.id IN (SELECT bs.slot_id FROM medreserve.booking_slots bs WHERE bs.booking_id = NEW.id)
+      ORDER BY s.id FOR UPDATE;
+    UPDATE medreserve.slots s
+       SET hold_lapses_at = (SELECT min(b.expires_at)
+                               FROM medreserve.booking_slots x
+                               JOIN medreserve.bookings b ON b.id = x.booking_id
+                              WHERE x.slot_id = s.id AND b.status = 'PENDING')
+     WHERE s.id IN (SELECT bs.slot_id FROM medreserve.booking_slots bs WHERE bs.booking_id = NEW.id);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION medreserve.hold_expiry_moved() IS
+'Trigger: when a hold''s expires_at is edited directly, recompute hold_lapses_at of its slots';
+CREATE TRIGGER bookings_hold_expiry_moved
+    AFTER UPDATE OF expires_at ON medreserve.bookings
+    FOR EACH ROW
+    WHEN (OLD.status = 'PENDING' AND NEW.status = 'PENDING'
+          AND OLD.expires_at IS DISTINCT FROM NEW.expires_at)
+    EXECUTE FUNCTION medreserve.hold_expiry_moved();
+
+/* Slots with capacity: medreserve_add_slots(..., capacity => 8) */
+DROP FUNCTION @extschema@.medreserve_add_slots(integer, timestamptz, timestamptz, integer);
+CREATE FUNCTION @extschema@.medreserve_add_slots(doctor_id integer, first_start timestamptz,
+                                                 last_start timestamptz,
+                                                 duration_minutes integer DEFAULT 15,
+                                                 capacity integer DEFAULT 1)
+RETURNS SETOF medreserve.slots
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    slot_count bigint;
+    overlap_detail text;
+BEGIN
+    PERFORM medreserve.require_writable('add slots');
+    IF doctor_id IS NULL OR first_start IS NULL OR last_start IS NULL OR duration_minutes IS NULL
+       OR capacity IS NULL THEN
+        RAISE EXCEPTION 'doctor_id, first_start, last_start, duration_minutes and capacity must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF duration_minutes NOT BETWEEN 1 AND 1440 THEN
+        RAISE EXCEPTION 'duration_minutes must be between 1 and 1440'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF capacity NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'capacity must be between 1 and 1000'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT isfinite(first_start) OR NOT isfinite(last_start) THEN
+        RAISE EXCEPTION 'first_start and last_start must be finite'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF last_start > now() + interval '100 years' THEN
+        RAISE EXCEPTION 'slots cannot start more than 100 years ahead'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('last_start is %s.', last_start);
+    END IF;
+    IF last_start < first_start THEN
+        RAISE EXCEPTION 'last_start must not be before first_start'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF first_start <= now() THEN
+        RAISE EXCEPTION 'slots must start in the future'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('first_start is %s.', first_start);
+    END IF;
+    slot_count := floor(extract(epoch FROM last_start - first_start) / (60 * duration_minutes)) + 1;
+    IF slot_count > 10000 THEN
+        RAISE EXCEPTION 'too many slots in one call'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The range holds %s slots; at most 10000 are allowed.', slot_count);
+    END IF;
+    -- the doctor must stay while we add slots to it
+    PERFORM 1 FROM medreserve.doctors d WHERE d.id = medreserve_add_slots.doctor_id FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
+    END IF;
+
+    BEGIN
+        RETURN QUERY
+        INSERT INTO medreserve.slots (doctor_id, start_time, duration_minutes, capacity)
+        SELECT medreserve_add_slots.doctor_id,
+               first_start + i * make_interval(mins => medreserve_add_slots.duration_minutes),
+               medreserve_add_slots.duration_minutes,
+               medreserve_add_slots.capacity
+          FROM generate_series(0, slot_count - 1) AS i
+        RETURNING *;
+    EXCEPTION WHEN exclusion_violation THEN
+        GET STACKED DIAGNOSTICS overlap_detail = PG_EXCEPTION_DETAIL;
+        RAISE EXCEPTION 'new slots overlap existing slots of doctor %', doctor_id
+            USING ERRCODE = 'exclusion_violation', DETAIL = overlap_detail,
+                  HINT = 'No slot was added; choose a range that does not overlap.';
+    END;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_add_slots(integer, timestamptz, timestamptz, integer, integer) IS
+'Add back-to-back slots of capacity seats (default 1) from first_start up to and including last_start, all or nothing; 23P01 if any would overlap an existing slot of the doctor';
+
+/*
+ * Change the seats of a slot.  Lowering below the seats in use is refused
+ * (PT409); seat numbers above the new capacity are moved down into free
+ * ones first, so the foreign key can carry the new capacity to them.
+ */
+CREATE FUNCTION @extschema@.medreserve_set_capacity(slot_id integer, capacity integer)
+RETURNS medreserve.slots
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    slot medreserve.slots;
+BEGIN
+    PERFORM medreserve.require_writable('change slots');
+    IF slot_id IS NULL OR capacity IS NULL THEN
+        RAISE EXCEPTION 'slot_id and capacity must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF capacity NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'capacity must be between 1 and 1000'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO slot FROM medreserve.slots s WHERE s.id = medreserve_set_capacity.slot_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'slot % does not exist', slot_id USING ERRCODE = 'PT404';
+    END IF;
+    IF slot.seats_confirmed + slot.seats_held > capacity THEN
+        RAISE EXCEPTION 'capacity of slot % cannot be lower than its % seats taken',
+                        slot_id, slot.seats_confirmed + slot.seats_held
+            USING ERRCODE = 'PT409',
+                  DETAIL = format('%s seats are confirmed and %s held.', slot.seats_confirmed, slot.seats_held),
+                  HINT = CASE WHEN slot.hold_lapses_at <= now()
+                              THEN 'Lapsed holds still count until medreserve_expire() settles them.'
+                              ELSE 'Cancel bookings first.' END;
+    END IF;
+    -- renumber seats above the new capacity into the lowest free ones
+    WITH high AS (
+        SELECT bs.id, row_number() OVER (ORDER BY bs.seat) AS k
+          FROM medreserve.booking_slots bs
+         WHERE bs.slot_id = slot.id AND bs.seat > capacity),
+    free AS (
+        SELECT g AS seat, row_number() OVER (ORDER BY g) AS k
+          FROM generate_series(1, capacity) AS g
+         WHERE NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
+                            WHERE bs.slot_id = slot.id AND bs.seat = g))
+    UPDATE medreserve.booking_slots bs SET seat = free.seat
+      FROM high JOIN free USING (k)
+     WHERE bs.id = high.id;
+    UPDATE medreserve.slots s SET capacity = medreserve_set_capacity.capacity
+     WHERE s.id = slot.id RETURNING * INTO slot;
+    RETURN slot;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_set_capacity(integer, integer) IS
+'Set the number of seats of a slot (1..1000); PT409 if more seats are taken than the new capacity';
+
+/*
+ * Free slots from the slot rows alone: one index range scan of
+ * (doctor_id, start_time), no probe of booking_slots or bookings.
+ */
+CREATE OR REPLACE FUNCTION @extschema@.medreserve_available_slots(
+    doctor_id integer,
+    from_time timestamptz DEFAULT now(),
+    until_time timestamptz DEFAULT now() + interval '7 days')
+RETURNS SETOF medreserve.slots
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF doctor_id IS NULL OR from_time IS NULL OR until_time IS NULL THEN
+        RAISE EXCEPTION 'doctor_id, from_time and until_time must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM medreserve.doctors d WHERE d.id = medreserve_available_slots.doctor_id) THEN
+        RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
+    END IF;
+    RETURN QUERY
+    SELECT s.*
+      FROM medreserve.slots s
+     WHERE s.doctor_id = medreserve_available_slots.doctor_id
+       AND s.start_time >= greatest(from_time, now())
+       AND s.start_time < until_time
+       AND s.start_time > now()
+       AND medreserve.slot_is_free(s.capacity, s.seats_confirmed, s.seats_held, s.hold_lapses_at)
+     ORDER BY s.start_time;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_available_slots(integer, timestamptz, timestamptz) IS
+'Future slots of a doctor with a free seat between from_time and until_time (default: the next 7 days), by start time, read from the slots'' own state; a seat held by a lapsed hold counts as free';
+
+/* Stats report seats too (two columns at the end, so existing readers keep theirs;
+   VOLATILE as section 1 made it: the counters change within a statement) */
+DROP FUNCTION @extschema@.medreserve_stats();
+CREATE FUNCTION @extschema@.medreserve_stats(
+    OUT doctors bigint,
+    OUT future_slots bigint,
+    OUT free_future_slots bigint,
+    OUT pending_bookings bigint,
+    OUT confirmed_bookings bigint,
+    OUT failed_bookings bigint,
+    OUT cancelled_bookings bigint,
+    OUT overdue_holds bigint,
+    OUT oldest_overdue_hold_age interval,
+    OUT metrics_available boolean,
+    OUT bookings_confirmed bigint,
+    OUT holds_taken bigint,
+    OUT holds_confirmed bigint,
+    OUT holds_expired bigint,
+    OUT holds_released_lazily bigint,
+    OUT cancellations bigint,
+    OUT refused_slot_taken bigint,
+    OUT refused_not_found bigint,
+    OUT refused_invalid_input bigint,
+    OUT refused_state_conflict bigint,
+    OUT stats_reset timestamptz,
+    OUT future_seats bigint,
+    OUT free_future_seats bigint)
+RETURNS record
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT (SELECT count(*) FROM medreserve.doctors),
+           f.slots, f.free_slots,
+           b.pending, b.confirmed, b.failed, b.cancelled,
+           o.overdue, now() - o.oldest_expiry,
+           c.stats_reset IS NOT NULL,
+           c.bookings_confirmed, c.holds_taken, c.holds_confirmed, c.holds_expired,
+           c.holds_released_lazily, c.cancellations, c.refused_slot_taken,
+           c.refused_not_found, c.refused_invalid_input, c.refused_state_conflict,
+           c.stats_reset,
+           f.seats, f.free_seats
+      FROM (SELECT count(*) AS slots,
+                   count(*) FILTER (WHERE medreserve.slot_is_free(s.capacity, s.seats_confirmed,
+                                                                  s.seats_held, s.hold_lapses_at)) AS free_slots,
+                   coalesce(sum(s.capacity), 0) AS seats,
+                   coalesce(sum(medreserve.slot_seats_free(s.capacity, s.seats_confirmed,
+                                                           s.seats_held, s.hold_lapses_at)), 0) AS free_seats
+              FROM medreserve.slots s WHERE s.start_time > now()) AS f,
+           (SELECT count(*) FILTER (WHERE status = 'PENDING') AS pending,
+                   count(*) FILTER (WHERE status = 'CONFIRMED') AS confirmed,
+                   count(*) FILTER (WHERE status = 'FAILED') AS failed,
+                   count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled
+              FROM medreserve.bookings) AS b,
+           (SELECT count(*) AS overdue, min(expires_at) AS oldest_expiry
+              FROM medreserve.bookings
+             WHERE status = 'PENDING' AND expires_at <= now()) AS o
+      LEFT JOIN @extschema@.medreserve_counters() AS c ON true
+$$;
+COMMENT ON FUNCTION @extschema@.medreserve_stats() IS
+'One row for the admin dashboard: live figures from the tables (slots and seats) and the booking counters (NULL when not preloaded)';
+
+/*
+ * medreserve_verify()'s part for the slot state (section 1 calls it): each
+ * slot's counters and earliest lapse time equal what booking_slots and
+ * bookings say, its free test (slot_is_free) agrees with the live bookings
+ * (booking_is_live), and its seats are numbered within its capacity.
+ */
+CREATE OR REPLACE FUNCTION medreserve.verify_slot_state(
+    OUT problem text, OUT booking_id integer, OUT slot_id integer)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'slot state differs from its booking rows', NULL::integer, s.id
+      FROM medreserve.slots s
+      LEFT JOIN (SELECT bs.slot_id,
+                        count(*) FILTER (WHERE b.status <> 'PENDING') AS confirmed,
+                        count(*) FILTER (WHERE b.status = 'PENDING') AS held,
+                        min(b.expires_at) FILTER (WHERE b.status = 'PENDING') AS lapses
+                   FROM medreserve.booking_slots bs
+                   JOIN medreserve.bookings b ON b.id = bs.booking_id
+                  GROUP BY bs.slot_id) x ON x.slot_id = s.id
+     WHERE (s.seats_confirmed, s.seats_held, s.hold_lapses_at)
+           IS DISTINCT FROM (coalesce(x.confirmed, 0)::integer, coalesce(x.held, 0)::integer, x.lapses)
+    UNION ALL
+    SELECT 'slot status differs from its live bookings', NULL::integer, s.id
+      FROM medreserve.slots s
+     WHERE medreserve.slot_is_free(s.capacity, s.seats_confirmed, s.seats_held, s.hold_lapses_at)
+           IS DISTINCT FROM
+           ((SELECT count(*) FROM medreserve.booking_slots bs
+              JOIN medreserve.bookings b ON b.id = bs.booking_id
+             WHERE bs.slot_id = s.id AND medreserve.booking_is_live(b.status, b.expires_at)) < s.capacity)
+    UNION ALL
+    SELECT 'seat outside the slot''s capacity', bs.booking_id, bs.slot_id
+      FROM medreserve.booking_slots bs
+      JOIN medreserve.slots s ON s.id = bs.slot_id
+     WHERE bs.seat NOT BETWEEN 1 AND s.capacity OR bs.slot_capacity <> s.capacity
+$$;
+COMMENT ON FUNCTION medreserve.verify_slot_state() IS
+'medreserve_verify()''s part for the slot state: counters, earliest lapse, free test and seat numbers agree with the booking rows';
 
 -- end of section 2
 
@@ -1522,10 +2027,8 @@ BEGIN
                   AND f.start_time >= first_start
                   AND f.start_time > now()
                   AND f.start_time < until_time
-                  AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
-                                    JOIN medreserve.bookings b ON b.id = bs.booking_id
-                                   WHERE bs.slot_id = f.id
-                                     AND medreserve.booking_is_live(b.status, b.expires_at))
+                  AND medreserve.slot_is_free(f.capacity, f.seats_confirmed,
+                                              f.seats_held, f.hold_lapses_at)
                 ORDER BY f.start_time
                 LIMIT max_results) s
          ORDER BY s.start_time, s.id
@@ -1541,10 +2044,8 @@ BEGIN
            AND s.start_time > now()
            AND s.start_time < until_time
            AND (every_doctor OR s.doctor_id = ANY (matching))
-           AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
-                             JOIN medreserve.bookings b ON b.id = bs.booking_id
-                            WHERE bs.slot_id = s.id
-                              AND medreserve.booking_is_live(b.status, b.expires_at))
+           AND medreserve.slot_is_free(s.capacity, s.seats_confirmed,
+                                       s.seats_held, s.hold_lapses_at)
          ORDER BY s.start_time, s.id
          LIMIT max_results;
     END IF;
@@ -1791,42 +2292,10 @@ COMMENT ON FUNCTION @extschema@.medreserve_counters() IS
 
 /*
  * Availability counts ARRIVED, FULFILLED and NOSHOW bookings as holding their
- * slots (an ARRIVED booking can be checked in before its start): 1.0's copy
- * of the predicate becomes a call of the one definition.
+ * slots (an ARRIVED booking can be checked in before its start): since issue
+ * 11 it reads the slot's own state (section 2), whose seats_confirmed counts
+ * them, so medreserve_available_slots() is defined there alone.
  */
-CREATE OR REPLACE FUNCTION @extschema@.medreserve_available_slots(
-    doctor_id integer,
-    from_time timestamptz DEFAULT now(),
-    until_time timestamptz DEFAULT now() + interval '7 days')
-RETURNS SETOF medreserve.slots
-LANGUAGE plpgsql STABLE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF doctor_id IS NULL OR from_time IS NULL OR until_time IS NULL THEN
-        RAISE EXCEPTION 'doctor_id, from_time and until_time must not be null'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM medreserve.doctors d WHERE d.id = medreserve_available_slots.doctor_id) THEN
-        RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
-    END IF;
-    -- a slot is free unless a live booking covers it; a lapsed hold does not count
-    RETURN QUERY
-    SELECT s.*
-      FROM medreserve.slots s
-     WHERE s.doctor_id = medreserve_available_slots.doctor_id
-       AND s.start_time >= greatest(from_time, now())
-       AND s.start_time < until_time
-       AND s.start_time > now()
-       AND NOT EXISTS (SELECT 1
-                         FROM medreserve.booking_slots bs
-                         JOIN medreserve.bookings b ON b.id = bs.booking_id
-                        WHERE bs.slot_id = s.id
-                          AND medreserve.booking_is_live(b.status, b.expires_at))
-     ORDER BY s.start_time;
-END
-$$;
 
 /* Listings */
 
@@ -2726,20 +3195,6 @@ RETURN pg_catalog.to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
 COMMENT ON FUNCTION medreserve.fhir_instant(timestamptz) IS
 'Internal: a timestamp as a FHIR instant in UTC';
 
--- What holds a slot now: the status of the live booking covering it, NULL when free.
-CREATE FUNCTION medreserve.slot_holder_status(slot_id integer)
-RETURNS text
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT b.status FROM medreserve.booking_slots bs
-      JOIN medreserve.bookings b ON b.id = bs.booking_id
-     WHERE bs.slot_id = slot_holder_status.slot_id
-       AND medreserve.booking_is_live(b.status, b.expires_at)
-$$;
-COMMENT ON FUNCTION medreserve.slot_holder_status(integer) IS
-'Internal: the status of the live booking that covers a slot, NULL when the slot is free';
-
 CREATE FUNCTION medreserve.fhir_slot_resource(s medreserve.slots)
 RETURNS jsonb
 LANGUAGE sql STABLE
@@ -2749,10 +3204,9 @@ AS $$
         'resourceType', 'Slot',
         'id', s.id::text,
         'schedule', pg_catalog.jsonb_build_object('reference', 'Schedule/' || s.doctor_id),
-        'status', (SELECT CASE WHEN h IS NULL THEN 'free'
-                               WHEN h = 'PENDING' THEN 'busy-tentative'
-                               ELSE 'busy' END
-                     FROM medreserve.slot_holder_status(s.id) AS h),
+        -- issue 11: the slot's own state (a group session has several holders)
+        'status', medreserve.slot_status(s.capacity, s.seats_confirmed,
+                                         s.seats_held, s.hold_lapses_at),
         'start', medreserve.fhir_instant(s.start_time),
         'end', medreserve.fhir_instant(medreserve.slot_end(s.start_time, s.duration_minutes)))
 $$;
@@ -2990,7 +3444,7 @@ BEGIN
            AND s.start_time >= greatest(from_time, pg_catalog.now())
            AND s.start_time < until_time
            AND s.start_time > pg_catalog.now()
-           AND medreserve.slot_holder_status(s.id) IS NULL
+           AND medreserve.slot_is_free(s.capacity, s.seats_confirmed, s.seats_held, s.hold_lapses_at)
          ORDER BY s.start_time, s.id
          LIMIT max_slots)
     SELECT count(*)::integer,
@@ -3159,7 +3613,6 @@ REVOKE ALL ON FUNCTION
     medreserve.lock_consumer(text),
     medreserve.booking_period(integer),
     medreserve.fhir_instant(timestamptz),
-    medreserve.slot_holder_status(integer),
     medreserve.fhir_slot_resource(medreserve.slots),
     medreserve.fhir_schedule_resource(medreserve.doctors),
     medreserve.find_doctor(integer),
@@ -3196,5 +3649,23 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.medreserve_fhir_appointment(integer),
     @extschema@.medreserve_fhir_find(text, timestamptz, timestamptz, integer, integer)
 TO medreserve_patient, medreserve_admin;
+
+-- issue 11: slot state and capacity
+REVOKE ALL ON FUNCTION
+    @extschema@.medreserve_add_slots(integer, timestamptz, timestamptz, integer, integer),
+    @extschema@.medreserve_set_capacity(integer, integer),
+    @extschema@.medreserve_stats(),
+    medreserve.hold_expiry_moved(),
+    medreserve.refresh_slot_state(),
+    medreserve.verify_slot_state()
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.medreserve_add_slots(integer, timestamptz, timestamptz, integer, integer),
+    @extschema@.medreserve_set_capacity(integer, integer),
+    @extschema@.medreserve_stats(),
+    medreserve.refresh_slot_state()
+TO medreserve_admin;
+-- slot_is_free, slot_seats_free and slot_status stay executable, like booking_is_live:
+-- readers of medreserve.slots (patients too) may call them on its columns.
 
 -- end of section 7

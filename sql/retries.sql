@@ -148,6 +148,9 @@ DELETE FROM medreserve.idempotency_keys WHERE key = 'broken';
 -- ==== Fair use: live holds per patient, counted in slots (default 3) ====
 TRUNCATE medreserve.bookings, medreserve.booking_slots, medreserve.idempotency_keys
     RESTART IDENTITY CASCADE;
+-- the slots' state follows their booking rows (issue 11): a fixture that
+-- bypasses the API recomputes it
+SELECT FROM medreserve.refresh_slot_state();
 SHOW medreserve.max_live_holds_per_patient;
 SET SESSION AUTHORIZATION mr_gw;
 SELECT pg_temp.as_patient('cat@example.org');

@@ -3,12 +3,17 @@
  * booking.c
  *	  Book, hold, confirm and cancel: the state changes of a booking.
  *
- * Booking or holding locks the requested slot rows FOR UPDATE in ascending
- * id order, then, in a fresh snapshot, inserts the booking and its
- * booking_slots rows unless something covers the slots.  If something does,
- * a live booking refuses the call with 23505 and a lapsed hold is marked
- * FAILED and its slots released on the spot, and the insert is tried again.  UNIQUE (booking_slots.slot_id) stays as the
- * last line of defence should anything bypass this protocol.
+ * Every change of a booking holds the row locks of all its slots, taken in
+ * ascending id order, and keeps the slots' state (seats confirmed and held,
+ * earliest hold lapse) exact in the same statement that changes the booking.
+ *
+ * Booking or holding locks the requested slots and reads from their rows
+ * whether a seat is free.  A full slot refuses the call with 23505.  A slot
+ * that is full only by a lapsed hold has it settled on the spot (FAILED, its
+ * seats released), then the booking is inserted with a seat in each slot.
+ * Confirm and cancel read the booking's slots, lock them, then change the
+ * booking.  UNIQUE (booking_slots.slot_id, seat) with seat <= capacity stays
+ * as the last line of defence should anything bypass this protocol.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,6 +27,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/datum.h"
 #include "utils/timestamp.h"
 
 #include "medreserve.h"
@@ -93,13 +99,63 @@ medreserve_copy_booking_row(FunctionCallInfo fcinfo, MemoryContext caller_cxt)
 	return row;
 }
 
+/* An int4[] datum of the ids, in the current memory context. */
+static Datum
+int4_array_datum(const int32 *ids, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = Int32GetDatum(ids[i]);
+	return PointerGetDatum(construct_array(elems, n, INT4OID, sizeof(int32),
+										   true, TYPALIGN_INT));
+}
+
+/*
+ * Refuse with 23505 because row i of the PLAN_LOCK_SLOTS result has no free
+ * seat, saying whether it is booked or held (and until when).
+ */
+static void
+refuse_full_slot(uint64 row)
+{
+	int32		slot_id = DatumGetInt32(result_column(row, 1));
+	int32		capacity = DatumGetInt32(result_column(row, 8));
+	int32		seats_held = DatumGetInt32(result_column(row, 9));
+	const char *lapses = seats_held > 0 ?
+		medreserve_iso_utc(DatumGetTimestampTz(result_column(row, 10))) : NULL;
+
+	if (capacity > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("slot %d is full", slot_id),
+				 lapses ? errdetail("All %d seats are booked or held; the earliest hold lapses at %s.",
+									capacity, lapses)
+				 : errdetail("All %d seats are booked.", capacity),
+				 errhint("Choose another slot."),
+				 errhidestmt(true)));
+	if (lapses)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("slot %d is already held", slot_id),
+				 errdetail("Another patient holds it until %s.", lapses),
+				 errhint("Choose another slot, or try again after the hold lapses."),
+				 errhidestmt(true)));
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("slot %d is already booked", slot_id),
+			 errhint("Choose another slot."),
+			 errhidestmt(true)));
+}
+
 /*
  * Lock the slots (ids sorted ascending) and check that they can be booked:
- * they exist (PT404), belong to one doctor (22023) and have not started
- * (PT409).  Returns the id of the earliest slot, the doctor and the span.
+ * they exist (PT404), belong to one doctor (22023), have not started (PT409)
+ * and have a free seat by their own state (23505).  Returns the id of the
+ * earliest slot, the doctor and the span; *must_settle is set when a slot is
+ * free only because a lapsed hold's seat can be taken back.
  */
 static SlotSpan
-lock_bookable_slots(const int32 *ids, int nslots, Datum id_array)
+lock_bookable_slots(const int32 *ids, int nslots, Datum id_array, bool *must_settle)
 {
 	int32		doctor_id = 0;
 	int32		earliest_slot = 0;
@@ -120,6 +176,7 @@ lock_bookable_slots(const int32 *ids, int nslots, Datum id_array)
 					 errhidestmt(true)));
 	}
 
+	*must_settle = false;
 	for (int i = 0; i < nslots; i++)
 	{
 		int32		row_doctor = DatumGetInt32(result_column(i, 2));
@@ -144,6 +201,11 @@ lock_bookable_slots(const int32 *ids, int nslots, Datum id_array)
 					 errhint("Only future slots can be booked."),
 					 errhidestmt(true)));
 
+		if (!DatumGetBool(result_column(i, 6)))
+			refuse_full_slot(i);
+		if (DatumGetBool(result_column(i, 7)))
+			*must_settle = true;
+
 		if (i == 0 || start < earliest_start)
 		{
 			earliest_start = start;
@@ -160,55 +222,46 @@ lock_bookable_slots(const int32 *ids, int nslots, Datum id_array)
 }
 
 /*
- * Refuse with 23505 if a live booking occupies one of the locked slots.
- * Lapsed holds found on them are marked FAILED and their slots released when
- * release_lapsed is true (else they refuse too); returns how many were found.
+ * Settle the lapsed holds on the locked slots, then read the slots again:
+ * each must now have an unused seat.  A lapsed hold whose slots are all ours
+ * becomes FAILED; one that also covers a slot another session holds locked
+ * cannot be settled without waiting for it (and waiting out of id order
+ * could deadlock), so only its seats on our slots are taken back and the
+ * rest is left to that session, a cancel or the sweep.
  */
-static int
-refuse_occupied_slots(Datum id_array, bool release_lapsed)
+static void
+settle_lapsed_on_slots(const int32 *ids, int nslots, Datum id_array)
 {
-	Datum	   *lapsed_ids;
-	int			nlapsed = 0;
-	Datum		lapsed_array;
+	bool		isnull;
+	Datum		lapsed;
+	int64		seats_released = 0;
+	int32		settled;
 
-	medreserve_execute(PLAN_SLOT_OCCUPANTS, &id_array, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		return 0;
+	medreserve_execute(PLAN_LAPSED_ON_SLOTS, &id_array, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "finding lapsed holds returned " UINT64_FORMAT " rows", SPI_processed);
+	lapsed = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		elog(ERROR, "finding lapsed holds returned null");
+	settled = medreserve_settle_lapsed(lapsed, &seats_released);
+	medreserve_count_success(COUNTER_HOLDS_RELEASED_LAZILY, (uint64) settled);
 
-	lapsed_ids = palloc(sizeof(Datum) * SPI_processed);
-	for (uint64 row = 0; row < SPI_processed; row++)
+	medreserve_execute(PLAN_RELEASE_LAPSED_SEATS, &id_array, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "releasing lapsed seats returned " UINT64_FORMAT " rows", SPI_processed);
+
+	/* the locks are ours already: this only reads the slots' new state */
+	medreserve_execute(PLAN_LOCK_SLOTS, &id_array, NULL, SPI_OK_SELECT);
+	if (SPI_processed != (uint64) nslots)
+		elog(ERROR, "slots vanished while locked");
+	for (int i = 0; i < nslots; i++)
 	{
-		int32		slot_id = DatumGetInt32(result_column(row, 1));
-		char	   *status = TextDatumGetCString(result_column(row, 3));
-		bool		lapsed = DatumGetBool(result_column(row, 5));
-
-		if (lapsed && release_lapsed)
-		{
-			lapsed_ids[nlapsed++] = result_column(row, 2);
-			continue;
-		}
-		/* a PENDING row always has expires_at (bookings_pending_has_expiry) */
-		if (strcmp(status, "PENDING") == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNIQUE_VIOLATION),
-					 errmsg("slot %d is already held", slot_id),
-					 errdetail("Another patient holds it until %s.",
-							   medreserve_iso_utc(DatumGetTimestampTz(result_column(row, 4)))),
-					 errhint("Choose another slot, or try again after the hold lapses."),
-					 errhidestmt(true)));
-		ereport(ERROR,
-				(errcode(ERRCODE_UNIQUE_VIOLATION),
-				 errmsg("slot %d is already booked", slot_id),
-				 errhint("Choose another slot."),
-				 errhidestmt(true)));
+		if (!DatumGetBool(result_column(i, 6)))
+			refuse_full_slot(i);
+		/* every lapsed seat on our slots was taken back just now */
+		if (DatumGetBool(result_column(i, 7)))
+			elog(ERROR, "slot %d is still full after its lapsed holds were released", ids[i]);
 	}
-
-	lapsed_array = PointerGetDatum(construct_array(lapsed_ids, nlapsed, INT4OID,
-												   sizeof(int32), true, TYPALIGN_INT));
-	medreserve_execute(PLAN_RELEASE_DEAD_HOLDS, &lapsed_array, NULL, SPI_OK_SELECT);
-	medreserve_count_success(COUNTER_HOLDS_RELEASED_LAZILY,
-							 (uint64) DatumGetInt32(result_column(0, 1)));
-	return nlapsed;
 }
 
 /*
@@ -221,18 +274,16 @@ refuse_occupied_slots(Datum id_array, bool release_lapsed)
 void
 medreserve_insert_booking(const int32 *ids, int nslots, const BookingRequest *request)
 {
-	Datum	   *id_datums = palloc(sizeof(Datum) * nslots);
-	Datum		id_array;
+	Datum		id_array = int4_array_datum(ids, nslots);
 	Datum		values[11];
 	char		nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	bool		must_settle;
 	SlotSpan	span;
 
-	for (int i = 0; i < nslots; i++)
-		id_datums[i] = Int32GetDatum(ids[i]);
-	id_array = PointerGetDatum(construct_array(id_datums, nslots, INT4OID,
-											   sizeof(int32), true, TYPALIGN_INT));
+	span = lock_bookable_slots(ids, nslots, id_array, &must_settle);
+	if (must_settle)
+		settle_lapsed_on_slots(ids, nslots, id_array);
 
-	span = lock_bookable_slots(ids, nslots, id_array);
 	values[0] = Int32GetDatum(span.first_slot);
 	values[1] = CStringGetTextDatum(request->patient_name);
 	if (request->patient_email != NULL)
@@ -263,17 +314,6 @@ medreserve_insert_booking(const int32 *ids, int nslots, const BookingRequest *re
 		nulls[10] = 'n';
 
 	medreserve_execute(PLAN_INSERT_BOOKING, values, nulls, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-	{
-		/*
-		 * Something covers the slots: refuse, or release lapsed holds and try
-		 * again.  After a release, look once more: a hold confirmed meanwhile
-		 * by a transaction older than its expiry was not released and wins.
-		 */
-		if (refuse_occupied_slots(id_array, true) > 0)
-			(void) refuse_occupied_slots(id_array, false);
-		medreserve_execute(PLAN_INSERT_BOOKING, values, nulls, SPI_OK_SELECT);
-	}
 	if (SPI_processed != 1)
 		elog(ERROR, "inserting a booking returned " UINT64_FORMAT " rows", SPI_processed);
 }
@@ -476,8 +516,32 @@ refuse_booking_change(Datum *args, const char *nulls, bool confirming)
 }
 
 /*
- * Confirm or cancel one booking.  Both lock just the booking row (the UPDATE
- * does), so they never wait for slot locks; the sweep skips a row they hold.
+ * Read the booking's slots and lock them in ascending id order, as booking
+ * does (so confirm and cancel cannot deadlock with bookers); returns them as
+ * an int4[] datum (empty when the booking has no slots).
+ */
+static Datum
+lock_booking_slots(Datum booking_id)
+{
+	bool		isnull;
+	Datum		slot_ids;
+
+	medreserve_execute(PLAN_BOOKING_SLOT_IDS, &booking_id, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "reading a booking's slots returned " UINT64_FORMAT " rows", SPI_processed);
+	slot_ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		elog(ERROR, "reading a booking's slots returned null");
+	medreserve_execute(PLAN_LOCK_SLOTS, &slot_ids, NULL, SPI_OK_SELECT);
+	return slot_ids;
+}
+
+/*
+ * Confirm or cancel one booking.  Both lock the booking's slots first (in id
+ * order, like bookers), then change the booking and its slots' state in one
+ * statement.  If the booking's slots changed between the read and the locks
+ * (a reschedule gives them back, leaving the booking CANCELLED), the
+ * statement changes nothing and we read and lock again, then explain.
  */
 static Datum
 change_booking(FunctionCallInfo fcinfo, bool confirming)
@@ -485,8 +549,8 @@ change_booking(FunctionCallInfo fcinfo, bool confirming)
 	MemoryContext caller_cxt = CurrentMemoryContext;
 	int32		booking_id = medreserve_check_booking_id(fcinfo, 0);
 	Caller		caller = medreserve_identify_caller();
-	Datum		args[4];
-	char		nulls[4] = {' ', ' ', 'n', ' '};
+	Datum		args[5];
+	char		nulls[5] = {' ', ' ', 'n', ' ', ' '};
 	Datum		booking;
 	const char *action = confirming ? "medreserve_confirm()" : "medreserve_cancel()";
 	char	   *reason = NULL;
@@ -535,12 +599,30 @@ change_booking(FunctionCallInfo fcinfo, bool confirming)
 		return booking;
 	}
 
-	if (confirming)
-		medreserve_execute(PLAN_CONFIRM, args, nulls, SPI_OK_UPDATE_RETURNING);
-	else
-		medreserve_execute(PLAN_CANCEL, args, nulls, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		refuse_booking_change(args, nulls, confirming);
+	for (int attempt = 0;; attempt++)
+	{
+		Datum		locked = lock_booking_slots(args[0]);
+		Datum		now_ids;
+		bool		isnull;
+
+		args[4] = locked;
+		if (confirming)
+			medreserve_execute(PLAN_CONFIRM, args, nulls, SPI_OK_SELECT);
+		else
+			medreserve_execute(PLAN_CANCEL, args, nulls, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+			break;
+
+		/* did its slots change under us?  (the locks we have are kept) */
+		medreserve_execute(PLAN_BOOKING_SLOT_IDS, args, NULL, SPI_OK_SELECT);
+		if (SPI_processed != 1)
+			elog(ERROR, "reading a booking's slots returned " UINT64_FORMAT " rows",
+				 SPI_processed);
+		now_ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		/* both arrays come from the same array_agg: equal ids, equal bytes */
+		if (attempt >= 3 || isnull || datumIsEqual(now_ids, locked, false, -1))
+			refuse_booking_change(args, nulls, confirming);
+	}
 	booking = medreserve_copy_booking_row(fcinfo, caller_cxt);
 	if (!confirming)
 	{

@@ -4,9 +4,10 @@
  *	  The sweep: lapsed holds become FAILED and their slots are released.
  *
  * Bookings release lapsed holds on the slots they want by themselves, so the
- * sweep only keeps the tables tidy and the free-slot listings honest.  It
- * never waits: rows locked by a confirm or a booking in progress are skipped
- * and left to them.
+ * sweep only keeps the tables tidy.  It never waits: it locks the slots of
+ * the lapsed holds SKIP LOCKED, and a hold with a slot locked by a confirm,
+ * cancel or booking in progress is left to them (every change of a booking
+ * holds all its slots' locks, and keeps their state in the same statement).
  *
  * The work is done one batch at a time (medreserve.expire_batch).  The
  * procedure medreserve_run_expiry(), which the pg_cron job CALLs, commits
@@ -38,9 +39,42 @@ typedef struct ExpireBatch
 {
 	int32		holds_failed;
 	int32		slots_released;
+	int32		holds_found;	/* lapsed holds the batch looked at */
 	bool		found;			/* did the batch find any lapsed hold? */
 	TimestampTz last_expiry;	/* the latest expiry it reached, if found */
 } ExpireBatch;
+
+/*
+ * Settle lapsed holds (an int4[] of booking ids; SPI connected): lock their
+ * slots in id order, skipping slots locked by others, then mark FAILED those
+ * still lapsed whose slots we all hold, release their seats and update their
+ * slots' state.  Never waits for another transaction.  Returns how many holds
+ * were settled and adds the seats released to *seats_released.
+ */
+int32
+medreserve_settle_lapsed(Datum booking_ids, int64 *seats_released)
+{
+	Datum		args[2];
+	bool		isnull;
+
+	args[0] = booking_ids;
+	medreserve_execute(PLAN_LOCK_SLOTS_OF_BOOKINGS, args, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "locking the slots of lapsed holds returned " UINT64_FORMAT " rows",
+			 SPI_processed);
+	args[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		elog(ERROR, "locking the slots of lapsed holds returned null");
+	/* SPI keeps each result's tuple table until SPI_finish: args[1] stays valid */
+
+	medreserve_execute(PLAN_SETTLE_LAPSED, args, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "settling lapsed holds returned " UINT64_FORMAT " rows", SPI_processed);
+	*seats_released += DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 2, &isnull));
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
 
 /*
  * Settle up to medreserve.expire_batch_size lapsed holds whose expiry is at
@@ -49,36 +83,41 @@ typedef struct ExpireBatch
 static ExpireBatch
 expire_one_batch(TimestampTz resume_from)
 {
-	ExpireBatch batch = {0, 0, false, 0};
+	ExpireBatch batch = {0, 0, 0, false, 0};
 	Datum		args[2];
+	Datum		candidates;
 	Datum		last_expiry;
 	bool		isnull;
+	int64		seats_released = 0;
+	volatile int32 settled = 0;
 
 	args[0] = Int32GetDatum(medreserve_expire_batch_size);
 	args[1] = TimestampTzGetDatum(resume_from);
+	medreserve_execute(PLAN_EXPIRE_CANDIDATES, args, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "finding lapsed holds returned " UINT64_FORMAT " rows", SPI_processed);
+	candidates = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	batch.holds_found = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 2, &isnull));
+	last_expiry = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	if (isnull)
+		return batch;			/* nothing has lapsed */
+	batch.found = true;
+	batch.last_expiry = DatumGetTimestampTz(last_expiry);
+
 	/* the events of these holds say the sweep settled them (events.c) */
 	medreserve_sweeping = true;
 	PG_TRY();
 	{
-		medreserve_execute(PLAN_EXPIRE_BATCH, args, NULL, SPI_OK_SELECT);
+		settled = medreserve_settle_lapsed(candidates, &seats_released);
 	}
 	PG_FINALLY();
 	{
 		medreserve_sweeping = false;
 	}
 	PG_END_TRY();
-	if (SPI_processed != 1)
-		elog(ERROR, "expire batch returned " UINT64_FORMAT " rows", SPI_processed);
-	batch.holds_failed = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-													 SPI_tuptable->tupdesc, 1, &isnull));
-	batch.slots_released = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-													   SPI_tuptable->tupdesc, 2, &isnull));
-	last_expiry = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
-	if (!isnull)
-	{
-		batch.found = true;
-		batch.last_expiry = DatumGetTimestampTz(last_expiry);
-	}
+	batch.holds_failed = settled;
+	batch.slots_released = (int32) seats_released;
 	medreserve_count_success(COUNTER_HOLDS_EXPIRED, (uint64) batch.holds_failed);
 	return batch;
 }
@@ -169,7 +208,7 @@ medreserve_expire(PG_FUNCTION_ARGS)
 		holds_failed += batch.holds_failed;
 		slots_released += batch.slots_released;
 		resume_from = batch.last_expiry;
-	} while (batch.found && batch.holds_failed >= medreserve_expire_batch_size);
+	} while (batch.found && batch.holds_found >= medreserve_expire_batch_size);
 
 	note_sweep(holds_failed, slots_released, started_at);
 	if (SPI_finish() != SPI_OK_FINISH)

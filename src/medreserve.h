@@ -51,13 +51,16 @@ extern int	medreserve_event_retention_s;
 typedef enum MedreservePlanId
 {
 	PLAN_LOCK_SLOTS,
-	PLAN_SLOT_OCCUPANTS,
-	PLAN_RELEASE_DEAD_HOLDS,
+	PLAN_LAPSED_ON_SLOTS,
+	PLAN_LOCK_SLOTS_OF_BOOKINGS,
+	PLAN_SETTLE_LAPSED,
+	PLAN_RELEASE_LAPSED_SEATS,
 	PLAN_INSERT_BOOKING,
+	PLAN_BOOKING_SLOT_IDS,
 	PLAN_CONFIRM,
 	PLAN_CANCEL,
 	PLAN_BOOKING_STATE,
-	PLAN_EXPIRE_BATCH,
+	PLAN_EXPIRE_CANDIDATES,
 	PLAN_NOTE_SWEEP,
 	/* the appointment's life (appointment.c, issue 13) */
 	PLAN_APPT_READ,
@@ -177,6 +180,9 @@ extern bool medreserve_caller_is_admin(void);
 extern char *medreserve_patient_email(void);
 extern char *medreserve_email_key(const char *email, size_t len);
 extern bool medreserve_same_email(const char *a, const char *b);
+
+/* expiry.c: settle lapsed holds (ids), locking their slots without waiting */
+extern int32 medreserve_settle_lapsed(Datum booking_ids, int64 *seats_released);
 
 /* validate.c */
 extern char *medreserve_clean_name(text *value, const char *field, bool blank_ok);

@@ -33,86 +33,196 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		/*
 		 * ORDER BY sits below the row locking, so the rows are locked in
 		 * ascending id order and two multi-slot bookings cannot deadlock.
+		 * The slot's own state tells whether a seat is free (slot_is_free,
+		 * the one definition), and whether every seat has a row (full: a
+		 * lapsed hold must be settled before its seat can be reused).
 		 */
 		"lock slots",
 		"SELECT id, doctor_id, start_time, start_time <= now() AS started,"
-		"       medreserve.slot_end(start_time, duration_minutes) AS ends_at"
+		"       medreserve.slot_end(start_time, duration_minutes) AS ends_at,"
+		"       medreserve.slot_is_free(capacity, seats_confirmed, seats_held, hold_lapses_at) AS free,"
+		"       seats_confirmed + seats_held >= capacity AS full,"
+		"       capacity, seats_held, hold_lapses_at"
 		"  FROM medreserve.slots WHERE id = ANY ($1)"
 		"  ORDER BY id FOR UPDATE",
 		1, {INT4ARRAYOID}
 	},
-	[PLAN_SLOT_OCCUPANTS] = {
-		/*
-		 * Runs after the slot locks are held, in a fresh snapshot.  OFFSET 0
-		 * keeps the per-row lookup of the booking a nested loop, whatever the
-		 * table sizes were when the generic plan was made.
-		 */
-		"find slot occupants",
-		"SELECT bs.slot_id, b.id, b.status, b.expires_at,"
-		"       medreserve.hold_has_lapsed(b.status, b.expires_at) AS lapsed"
+	[PLAN_LAPSED_ON_SLOTS] = {
+		/* Runs with the slots locked: the lapsed holds that sit on them. */
+		"find lapsed holds on slots",
+		"SELECT coalesce(array_agg(DISTINCT b.id), '{}')"
 		"  FROM medreserve.booking_slots bs"
-		"  CROSS JOIN LATERAL (SELECT id, status, expires_at FROM medreserve.bookings"
-		"                       WHERE id = bs.booking_id OFFSET 0) b"
-		"  WHERE bs.slot_id = ANY ($1)"
-		"  ORDER BY bs.slot_id",
+		"  JOIN medreserve.bookings b ON b.id = bs.booking_id"
+		" WHERE bs.slot_id = ANY ($1) AND medreserve.hold_has_lapsed(b.status, b.expires_at)",
 		1, {INT4ARRAYOID}
 	},
-	[PLAN_RELEASE_DEAD_HOLDS] = {
+	[PLAN_LOCK_SLOTS_OF_BOOKINGS] = {
 		/*
-		 * The status test is repeated so that a hold confirmed meanwhile
-		 * (by a transaction that began before it lapsed) is left alone.
+		 * Lock the slots of holds about to be settled, in id order, skipping
+		 * slots someone else holds: the sweep and the lazy release never wait
+		 * (a hold with a slot busy elsewhere is left to whoever holds it).
+		 * Slots this transaction already holds are locked again at no cost.
 		 */
-		"release lapsed holds",
-		"WITH failed AS ("
-		"  UPDATE medreserve.bookings SET status = 'FAILED', updated_at = now()"
-		"   WHERE id = ANY ($1) AND medreserve.hold_has_lapsed(status, expires_at)"
-		"   RETURNING id),"
+		"lock slots of bookings",
+		"SELECT coalesce(array_agg(l.id), '{}') FROM ("
+		"  SELECT s.id FROM medreserve.slots s"
+		"   WHERE s.id IN (SELECT bs.slot_id FROM medreserve.booking_slots bs"
+		"                   WHERE bs.booking_id = ANY ($1))"
+		"   ORDER BY s.id FOR UPDATE SKIP LOCKED) l",
+		1, {INT4ARRAYOID}
+	},
+	[PLAN_SETTLE_LAPSED] = {
+		/*
+		 * Mark FAILED those of the holds ($1) that are still PENDING, have
+		 * lapsed, and whose slots are all locked by us ($2); release their
+		 * seats and update their slots' state.  Run after the locks, in a
+		 * fresh snapshot: nothing else can change these rows meanwhile, so
+		 * the CTEs' common snapshot is exact.  The status test also leaves
+		 * alone a hold confirmed by a transaction that began before it lapsed.
+		 * A hold whose row someone else has locked (outside the API, which
+		 * always locks the slots first) is skipped too: the sweep never waits.
+		 */
+		"settle lapsed holds",
+		"WITH settle AS MATERIALIZED ("
+		"  SELECT b.id FROM medreserve.bookings b"
+		"   WHERE b.id = ANY ($1) AND medreserve.hold_has_lapsed(b.status, b.expires_at)"
+		"     AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs"
+		"                      WHERE bs.booking_id = b.id"
+		"                        AND bs.slot_id NOT IN (SELECT unnest($2::integer[])))"
+		"   FOR UPDATE OF b SKIP LOCKED),"
+		" failed AS ("
+		"  UPDATE medreserve.bookings b SET status = 'FAILED', updated_at = now()"
+		"    FROM settle WHERE b.id = settle.id"
+		"   RETURNING b.id),"
 		" released AS ("
 		"  DELETE FROM medreserve.booking_slots bs USING failed"
-		"   WHERE bs.booking_id = failed.id)"
-		"SELECT count(*)::integer FROM failed",
+		"   WHERE bs.booking_id = failed.id"
+		"   RETURNING bs.slot_id),"
+		" per_slot AS ("
+		"  SELECT slot_id, count(*)::integer AS n FROM released GROUP BY slot_id),"
+		" slot_state AS ("
+		"  UPDATE medreserve.slots s SET seats_held = s.seats_held - p.n,"
+		"         hold_lapses_at = CASE WHEN s.seats_held = p.n THEN NULL ELSE"
+		"           (SELECT min(b.expires_at) FROM medreserve.booking_slots x"
+		"              JOIN medreserve.bookings b ON b.id = x.booking_id"
+		"             WHERE x.slot_id = s.id AND b.status = 'PENDING'"
+		"               AND b.id NOT IN (SELECT id FROM settle)) END"
+		"    FROM per_slot p WHERE s.id = p.slot_id)"
+		"SELECT (SELECT count(*) FROM failed)::integer,"
+		"       (SELECT count(*) FROM released)::integer",
+		2, {INT4ARRAYOID, INT4ARRAYOID}
+	},
+	[PLAN_RELEASE_LAPSED_SEATS] = {
+		/*
+		 * Runs with the slots $1 locked by us, after the lapsed holds whose
+		 * slots we all hold were settled: the lapsed holds left on them also
+		 * cover a slot another session holds locked.  Take their seats on
+		 * our slots back (their other seats stay until that session, a
+		 * cancel or the sweep settles them), so a booker never waits for,
+		 * nor is refused because of, a dead hold.  A lapsed hold cannot be
+		 * confirmed, so losing a seat changes nothing for its patient.
+		 */
+		"release lapsed seats",
+		"WITH gone AS ("
+		"  DELETE FROM medreserve.booking_slots bs USING medreserve.bookings b"
+		"   WHERE bs.slot_id = ANY ($1) AND b.id = bs.booking_id"
+		"     AND medreserve.hold_has_lapsed(b.status, b.expires_at)"
+		"   RETURNING bs.slot_id, bs.booking_id),"
+		" per_slot AS ("
+		"  SELECT slot_id, count(*)::integer AS n FROM gone GROUP BY slot_id),"
+		" slot_state AS ("
+		"  UPDATE medreserve.slots s SET seats_held = s.seats_held - p.n,"
+		"         hold_lapses_at = CASE WHEN s.seats_held = p.n THEN NULL ELSE"
+		"           (SELECT min(b.expires_at) FROM medreserve.booking_slots x"
+		"              JOIN medreserve.bookings b ON b.id = x.booking_id"
+		"             WHERE x.slot_id = s.id AND b.status = 'PENDING'"
+		"               AND NOT EXISTS (SELECT 1 FROM gone g"
+		"                                WHERE g.slot_id = x.slot_id AND g.booking_id = x.booking_id)) END"
+		"    FROM per_slot p WHERE s.id = p.slot_id)"
+		"SELECT count(*)::integer FROM gone",
 		1, {INT4ARRAYOID}
 	},
 	[PLAN_INSERT_BOOKING] = {
 		/*
-		 * Inserts only when no booking_slots row covers the locked slots, so
-		 * booking a free slot takes two statements (lock, insert); when it
-		 * inserts nothing the caller finds out why.
+		 * Runs with the slots locked and known to have a free seat: inserts
+		 * the booking, takes a seat in each slot (the lowest free number) and
+		 * counts it in the slot's state, in one statement.
 		 */
 		"insert booking",
-		"WITH occupied AS ("
-		"  SELECT 1 FROM medreserve.booking_slots WHERE slot_id = ANY ($6::integer[]) LIMIT 1),"
-		" b AS ("
+		"WITH b AS ("
 		"  INSERT INTO medreserve.bookings"
 		"         (slot_id, patient_name, patient_email, status, expires_at,"
 		"          doctor_id, starts_at, ends_at, patient_phone, reason)"
-		"  SELECT $1, $2, $3, $4, now() + $5 * interval '1 second',"
-		"         $7, $8, $9, $10, $11"
-		"   WHERE NOT EXISTS (SELECT 1 FROM occupied)"
+		"  VALUES ($1, $2, $3, $4, now() + $5 * interval '1 second',"
+		"          $7, $8, $9, $10, $11)"
 		"  RETURNING *),"
 		" s AS ("
-		"  INSERT INTO medreserve.booking_slots (booking_id, slot_id)"
-		"  SELECT b.id, u.slot_id FROM b, unnest($6::integer[]) AS u(slot_id))"
+		"  UPDATE medreserve.slots s"
+		"     SET seats_confirmed = s.seats_confirmed + CASE WHEN b.status = 'CONFIRMED' THEN 1 ELSE 0 END,"
+		"         seats_held = s.seats_held + CASE WHEN b.status = 'PENDING' THEN 1 ELSE 0 END,"
+		"         hold_lapses_at = CASE WHEN b.status = 'PENDING'"
+		"                               THEN least(s.hold_lapses_at, b.expires_at)"
+		"                               ELSE s.hold_lapses_at END"
+		"    FROM b WHERE s.id = ANY ($6)"
+		"  RETURNING s.id, s.capacity, s.seats_confirmed + s.seats_held AS taken),"
+		" bs AS ("
+		"  INSERT INTO medreserve.booking_slots (booking_id, slot_id, slot_capacity, seat)"
+		"  SELECT b.id, s.id, s.capacity,"
+		"         CASE WHEN s.taken = 1 THEN 1 ELSE"
+		"           (SELECT min(g) FROM generate_series(1, s.capacity) AS g"
+		"             WHERE NOT EXISTS (SELECT 1 FROM medreserve.booking_slots x"
+		"                                WHERE x.slot_id = s.id AND x.seat = g)) END"
+		"    FROM b, s)"
 		"SELECT * FROM b",
 		11, {INT4OID, TEXTOID, TEXTOID, TEXTOID, FLOAT8OID, INT4ARRAYOID,
 		INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID}
 	},
+	[PLAN_BOOKING_SLOT_IDS] = {
+		/*
+		 * The slots of a booking, to lock before changing it.  Read without a
+		 * lock; the change re-checks that they are still all its slots.
+		 */
+		"read slot ids of booking",
+		"SELECT coalesce(array_agg(slot_id ORDER BY slot_id), '{}')"
+		"  FROM medreserve.booking_slots WHERE booking_id = $1",
+		1, {INT4OID}
+	},
 	[PLAN_CONFIRM] = {
+		/*
+		 * Runs with the booking's slots ($5) locked; changes nothing if the
+		 * booking has a slot outside them (it changed since they were read).
+		 */
 		"confirm booking",
-		"UPDATE medreserve.bookings"
-		"   SET status = 'CONFIRMED', expires_at = NULL, updated_at = now()"
-		" WHERE id = $1 AND status = 'PENDING' AND medreserve.booking_is_live(status, expires_at)"
-		"   AND ($2::text IS NULL OR medreserve.email_key(patient_email) = medreserve.email_key($2))"
-		" RETURNING *",
-		2, {INT4OID, TEXTOID}
+		"WITH c AS ("
+		"  UPDATE medreserve.bookings"
+		"     SET status = 'CONFIRMED', expires_at = NULL, updated_at = now()"
+		"   WHERE id = $1 AND status = 'PENDING' AND medreserve.booking_is_live(status, expires_at)"
+		"     AND ($2::text IS NULL OR medreserve.email_key(patient_email) = medreserve.email_key($2))"
+		"     AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs"
+		"                      WHERE bs.booking_id = $1 AND bs.slot_id <> ALL ($5))"
+		"  RETURNING *),"
+		" slot_state AS ("
+		"  UPDATE medreserve.slots s"
+		"     SET seats_held = s.seats_held - 1, seats_confirmed = s.seats_confirmed + 1,"
+		"         hold_lapses_at = CASE WHEN s.seats_held = 1 THEN NULL ELSE"
+		"           (SELECT min(b.expires_at) FROM medreserve.booking_slots x"
+		"              JOIN medreserve.bookings b ON b.id = x.booking_id"
+		"             WHERE x.slot_id = s.id AND b.status = 'PENDING' AND b.id <> c.id) END"
+		"    FROM c, medreserve.booking_slots bs"
+		"   WHERE bs.booking_id = c.id AND s.id = bs.slot_id)"
+		"SELECT * FROM c",
+		5, {INT4OID, TEXTOID, TEXTOID, FLOAT8OID, INT4ARRAYOID}
 	},
 	[PLAN_CANCEL] = {
 		/*
 		 * A patient ($2 set) or the clinic cancels; only a confirmed booking
 		 * with less than medreserve.late_cancel_window ($4 s) to go is late.
+		 * Like confirm, it runs with the booking's slots ($5) locked.
 		 */
 		"cancel booking",
-		"WITH c AS ("
+		"WITH before AS ("
+		"  SELECT status FROM medreserve.bookings WHERE id = $1),"
+		" c AS ("
 		"  UPDATE medreserve.bookings SET status = 'CANCELLED', updated_at = now(),"
 		"         cancel_reason = $3, cancelled_at = now(),"
 		"         cancelled_by = CASE WHEN $2::text IS NULL THEN 'clinic' ELSE 'patient' END,"
@@ -120,12 +230,26 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"                              AND starts_at - now() < $4 * interval '1 second')"
 		"   WHERE id = $1 AND status IN ('PENDING', 'CONFIRMED')"
 		"     AND ($2::text IS NULL OR medreserve.email_key(patient_email) = medreserve.email_key($2))"
+		"     AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs"
+		"                      WHERE bs.booking_id = $1 AND bs.slot_id <> ALL ($5))"
 		"   RETURNING *),"
 		" released AS ("
 		"  DELETE FROM medreserve.booking_slots bs USING c"
-		"   WHERE bs.booking_id = c.id)"
+		"   WHERE bs.booking_id = c.id"
+		"   RETURNING bs.slot_id),"
+		" slot_state AS ("
+		"  UPDATE medreserve.slots s"
+		"     SET seats_confirmed = s.seats_confirmed"
+		"                           - CASE WHEN before.status = 'CONFIRMED' THEN 1 ELSE 0 END,"
+		"         seats_held = s.seats_held - CASE WHEN before.status = 'PENDING' THEN 1 ELSE 0 END,"
+		"         hold_lapses_at = CASE WHEN before.status <> 'PENDING' THEN s.hold_lapses_at"
+		"                               WHEN s.seats_held = 1 THEN NULL ELSE"
+		"           (SELECT min(b.expires_at) FROM medreserve.booking_slots x"
+		"              JOIN medreserve.bookings b ON b.id = x.booking_id"
+		"             WHERE x.slot_id = s.id AND b.status = 'PENDING' AND b.id <> $1) END"
+		"    FROM released, before WHERE s.id = released.slot_id)"
 		"SELECT * FROM c",
-		4, {INT4OID, TEXTOID, TEXTOID, FLOAT8OID}
+		5, {INT4OID, TEXTOID, TEXTOID, FLOAT8OID, INT4ARRAYOID}
 	},
 	[PLAN_BOOKING_STATE] = {
 		/*
@@ -137,31 +261,18 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"   AND ($2::text IS NULL OR medreserve.email_key(patient_email) = medreserve.email_key($2))",
 		2, {INT4OID, TEXTOID}
 	},
-	[PLAN_EXPIRE_BATCH] = {
+	[PLAN_EXPIRE_CANDIDATES] = {
 		/*
-		 * SKIP LOCKED: a hold being confirmed or released by a booking right
-		 * now is theirs to settle; the sweep never waits for anyone.  Each
-		 * batch starts at the last expiry the previous one reached ($2), so
-		 * it does not wade again through the index entries of holds this
-		 * transaction has already failed.
+		 * The next batch of lapsed holds, oldest first, without locking them
+		 * (their slots are locked next, SKIP LOCKED).  Each batch starts at
+		 * the last expiry the previous one reached ($2), so it does not wade
+		 * again through the index entries of holds already failed.
 		 */
-		"expire lapsed holds",
-		"WITH lapsed AS ("
+		"find lapsed holds",
+		"SELECT coalesce(array_agg(id), '{}'), count(*)::integer, max(expires_at) FROM ("
 		"  SELECT id, expires_at FROM medreserve.bookings"
 		"   WHERE medreserve.hold_has_lapsed(status, expires_at) AND expires_at >= $2"
-		"   ORDER BY expires_at LIMIT $1"
-		"   FOR UPDATE SKIP LOCKED),"
-		" failed AS ("
-		"  UPDATE medreserve.bookings b SET status = 'FAILED', updated_at = now()"
-		"    FROM lapsed WHERE b.id = lapsed.id"
-		"   RETURNING b.id),"
-		" released AS ("
-		"  DELETE FROM medreserve.booking_slots bs USING failed"
-		"   WHERE bs.booking_id = failed.id"
-		"   RETURNING bs.slot_id)"
-		"SELECT (SELECT count(*) FROM failed)::integer,"
-		"       (SELECT count(*) FROM released)::integer,"
-		"       (SELECT max(expires_at) FROM lapsed)",
+		"   ORDER BY expires_at LIMIT $1) l",
 		2, {INT4OID, TIMESTAMPTZOID}
 	},
 	[PLAN_NOTE_SWEEP] = {
@@ -198,8 +309,15 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		1, {INT4OID}
 	},
 	[PLAN_APPT_MOVE_OUT] = {
+		/*
+		 * Runs with the booking's old slots locked (with the new ones, in id
+		 * order): frees its seats and keeps those slots' state exact, as
+		 * cancel does.
+		 */
 		"cancel rescheduled booking",
-		"WITH c AS ("
+		"WITH before AS ("
+		"  SELECT status FROM medreserve.bookings WHERE id = $1),"
+		" c AS ("
 		"  UPDATE medreserve.bookings SET status = 'CANCELLED', updated_at = now(),"
 		"         cancel_reason = 'rescheduled', cancelled_at = now(),"
 		"         cancelled_by = $2, late_cancellation = false"
@@ -207,7 +325,19 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"   RETURNING id),"
 		" released AS ("
 		"  DELETE FROM medreserve.booking_slots bs USING c"
-		"   WHERE bs.booking_id = c.id)"
+		"   WHERE bs.booking_id = c.id"
+		"   RETURNING bs.slot_id),"
+		" slot_state AS ("
+		"  UPDATE medreserve.slots s"
+		"     SET seats_confirmed = s.seats_confirmed"
+		"                           - CASE WHEN before.status = 'CONFIRMED' THEN 1 ELSE 0 END,"
+		"         seats_held = s.seats_held - CASE WHEN before.status = 'PENDING' THEN 1 ELSE 0 END,"
+		"         hold_lapses_at = CASE WHEN before.status <> 'PENDING' THEN s.hold_lapses_at"
+		"                               WHEN s.seats_held = 1 THEN NULL ELSE"
+		"           (SELECT min(b.expires_at) FROM medreserve.booking_slots x"
+		"              JOIN medreserve.bookings b ON b.id = x.booking_id"
+		"             WHERE x.slot_id = s.id AND b.status = 'PENDING' AND b.id <> $1) END"
+		"    FROM released, before WHERE s.id = released.slot_id)"
 		"SELECT count(*)::integer FROM c",
 		2, {INT4OID, TEXTOID}
 	},

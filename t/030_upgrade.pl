@@ -65,7 +65,8 @@ my $table_contents = q{
         UNION ALL SELECT 'booking ' || (b.id, b.slot_id, b.patient_name, b.patient_email, b.status,
                                         b.expires_at, b.created_at, b.updated_at)::text
                     FROM medreserve.bookings b
-        UNION ALL SELECT 'booking_slot ' || bs::text FROM medreserve.booking_slots bs) x};
+        UNION ALL SELECT 'booking_slot ' || (bs.id, bs.booking_id, bs.slot_id, bs.created_at)::text
+                    FROM medreserve.booking_slots bs) x};
 my $version = q{SELECT extversion FROM pg_extension WHERE extname = 'medreserve'};
 
 $node->safe_psql('upgraded', qq{

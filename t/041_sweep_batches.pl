@@ -36,6 +36,7 @@ sub make_lapsed_holds
           FROM medreserve.slots ORDER BY id;
         INSERT INTO medreserve.booking_slots (booking_id, slot_id)
         SELECT id, slot_id FROM medreserve.bookings;
+        SELECT medreserve.refresh_slot_state();  -- the slots' state, as the API keeps it
     });
 }
 

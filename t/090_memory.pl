@@ -42,9 +42,13 @@ my $db = 'clinic';
 note "memory: $calls calls after a warm-up of $warmup, tolerance $tolerance bytes";
 
 # the statements of src/plans.c, by the names their tag comments carry
-my @statements = ('cancel booking', 'confirm booking', 'expire lapsed holds', 'find slot occupants',
-	'insert booking', 'insert event', 'lock slots', 'note sweep', 'prune events', 'prune idempotency keys',
-	'read booking state', 'release lapsed holds');
+# (issue 11: the sweep and the lazy release settle holds through 'lock slots
+# of bookings' and 'settle lapsed holds'; confirm and cancel read the
+# booking's slots to lock them first)
+my @statements = ('cancel booking', 'confirm booking', 'find lapsed holds', 'find lapsed holds on slots',
+	'insert booking', 'insert event', 'lock slots', 'lock slots of bookings', 'note sweep', 'prune events',
+	'prune idempotency keys', 'read booking state', 'read slot ids of booking', 'release lapsed seats',
+	'settle lapsed holds');
 
 my $node = medreserve_node('memory', dbname => $db, conf => "log_statement = none\nlog_min_messages = fatal\n");
 $node->safe_psql($db, q{

@@ -4,11 +4,13 @@
  * extension.
  *
  *  bench.plpgsql_reserve  the same contract as medreserve_book/medreserve_hold
- *                         (argument checks, caller identity, slot locks in id
- *                         order, 404/409/22023 refusals, 23505 for a live
- *                         occupant, lazy release of lapsed holds, several
- *                         slots), written as one PL/pgSQL function;
- *  bench.plpgsql_confirm  the same contract as medreserve_confirm;
+ *                         of 1.2 (argument checks, caller identity, slot locks
+ *                         in id order, 404/409/22023 refusals, 23505 when the
+ *                         slot's state says it is full, lazy release of lapsed
+ *                         holds, several slots, seats and the slot state kept
+ *                         in step), written as one PL/pgSQL function;
+ *  bench.plpgsql_confirm  the same contract as medreserve_confirm (locks the
+ *                         booking's slots, moves their seats to confirmed);
  *  bench.try_book         a wrapper for the contended case: pgbench (PG15)
  *                         aborts a client on its first error, so refusals are
  *                         caught here, counted, and the attempt goes on.
@@ -36,6 +38,9 @@ DECLARE
     pass integer;
     r record;
     lapsed integer[];
+    locked integer[];
+    settle integer[];
+    must_settle boolean;
     booking medreserve.bookings;
 BEGIN
     -- the arguments, as validate.c checks them (22004, 22023)
@@ -102,76 +107,122 @@ BEGIN
     END IF;
 
     -- lock the slots in id order: they exist (PT404), have one doctor (22023),
-    -- have not started (PT409)
-    i := 0;
-    FOR r IN SELECT s.id, s.doctor_id, s.start_time, s.start_time <= now() AS started,
-                    medreserve.slot_end(s.start_time, s.duration_minutes) AS end_time
-               FROM medreserve.slots s WHERE s.id = ANY (ids) ORDER BY s.id FOR UPDATE
-    LOOP
-        i := i + 1;
-        IF r.id <> ids[i] THEN
-            RAISE EXCEPTION 'slot % does not exist', ids[i] USING ERRCODE = 'PT404';
-        END IF;
-        IF i = 1 THEN
-            doctor := r.doctor_id;
-        ELSIF r.doctor_id <> doctor THEN
-            RAISE EXCEPTION 'slots of different doctors cannot be booked together'
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        IF r.started THEN
-            RAISE EXCEPTION 'slot % has already started', r.id USING ERRCODE = 'PT409';
-        END IF;
-        IF earliest_start IS NULL OR r.start_time < earliest_start THEN
-            earliest_start := r.start_time;
-            earliest_slot := r.id;
-        END IF;
-        latest_end := greatest(latest_end, r.end_time);
-    END LOOP;
-    IF i < n THEN
-        RAISE EXCEPTION 'slot % does not exist', ids[i + 1] USING ERRCODE = 'PT404';
-    END IF;
-
-    -- a live occupant refuses (23505); lapsed holds are released, then we
-    -- look once more (a hold confirmed meanwhile must win)
+    -- have not started (PT409), and have a free seat by their own state (23505)
     FOR pass IN 1 .. 2 LOOP
-        lapsed := '{}';
-        FOR r IN SELECT bs.slot_id, b.id, b.status, b.expires_at,
-                        b.status = 'PENDING' AND b.expires_at <= now() AS lapsed
-                   FROM medreserve.booking_slots bs
-                   JOIN medreserve.bookings b ON b.id = bs.booking_id
-                  WHERE bs.slot_id = ANY (ids)
-                  ORDER BY bs.slot_id
+        i := 0;
+        must_settle := false;
+        latest_end := NULL;
+        FOR r IN SELECT s.id, s.doctor_id, s.start_time, s.start_time <= now() AS started,
+                        medreserve.slot_end(s.start_time, s.duration_minutes) AS end_time,
+                        medreserve.slot_is_free(s.capacity, s.seats_confirmed, s.seats_held, s.hold_lapses_at) AS free,
+                        s.seats_confirmed + s.seats_held >= s.capacity AS full,
+                        s.capacity, s.seats_held, s.hold_lapses_at
+                   FROM medreserve.slots s WHERE s.id = ANY (ids) ORDER BY s.id FOR UPDATE
         LOOP
-            IF r.lapsed AND pass = 1 THEN
-                lapsed := lapsed || r.id;
-                CONTINUE;
+            i := i + 1;
+            IF r.id <> ids[i] THEN
+                RAISE EXCEPTION 'slot % does not exist', ids[i] USING ERRCODE = 'PT404';
             END IF;
-            IF r.status = 'PENDING' THEN
-                RAISE EXCEPTION 'slot % is already held', r.slot_id USING ERRCODE = 'unique_violation',
-                    DETAIL = format('Another patient holds it until %s.', r.expires_at);
+            IF i = 1 THEN
+                doctor := r.doctor_id;
+            ELSIF r.doctor_id <> doctor THEN
+                RAISE EXCEPTION 'slots of different doctors cannot be booked together'
+                    USING ERRCODE = 'invalid_parameter_value';
             END IF;
-            RAISE EXCEPTION 'slot % is already booked', r.slot_id USING ERRCODE = 'unique_violation';
+            IF r.started THEN
+                RAISE EXCEPTION 'slot % has already started', r.id USING ERRCODE = 'PT409';
+            END IF;
+            IF NOT r.free THEN
+                IF r.capacity > 1 THEN
+                    RAISE EXCEPTION 'slot % is full', r.id USING ERRCODE = 'unique_violation';
+                ELSIF r.seats_held > 0 THEN
+                    RAISE EXCEPTION 'slot % is already held', r.id USING ERRCODE = 'unique_violation',
+                        DETAIL = format('Another patient holds it until %s.', r.hold_lapses_at);
+                END IF;
+                RAISE EXCEPTION 'slot % is already booked', r.id USING ERRCODE = 'unique_violation';
+            END IF;
+            IF r.full THEN
+                IF pass = 2 THEN
+                    RAISE EXCEPTION 'slot % is still full after its lapsed holds were released', r.id;
+                END IF;
+                must_settle := true;
+            END IF;
+            IF earliest_start IS NULL OR r.start_time < earliest_start THEN
+                earliest_start := r.start_time;
+                earliest_slot := r.id;
+            END IF;
+            latest_end := greatest(latest_end, r.end_time);
         END LOOP;
-        EXIT WHEN cardinality(lapsed) = 0;
-        WITH failed AS (
-            UPDATE medreserve.bookings SET status = 'FAILED', updated_at = now()
-             WHERE id = ANY (lapsed) AND status = 'PENDING' AND expires_at <= now()
-            RETURNING id)
-        DELETE FROM medreserve.booking_slots bs USING failed WHERE bs.booking_id = failed.id;
+        IF i < n THEN
+            RAISE EXCEPTION 'slot % does not exist', ids[i + 1] USING ERRCODE = 'PT404';
+        END IF;
+        EXIT WHEN NOT must_settle;
+
+        -- settle the lapsed holds on these slots: lock their other slots
+        -- without waiting, fail those whose slots are all ours, release seats
+        lapsed := ARRAY(SELECT DISTINCT b.id FROM medreserve.booking_slots bs
+                          JOIN medreserve.bookings b ON b.id = bs.booking_id
+                         WHERE bs.slot_id = ANY (ids) AND b.status = 'PENDING'
+                           AND NOT medreserve.booking_is_live(b.status, b.expires_at));
+        locked := ARRAY(SELECT s.id FROM medreserve.slots s
+                         WHERE s.id IN (SELECT bs.slot_id FROM medreserve.booking_slots bs
+                                         WHERE bs.booking_id = ANY (lapsed))
+                         ORDER BY s.id FOR UPDATE SKIP LOCKED);
+        settle := ARRAY(SELECT b.id FROM medreserve.bookings b
+                         WHERE b.id = ANY (lapsed) AND b.status = 'PENDING'
+                           AND NOT medreserve.booking_is_live(b.status, b.expires_at)
+                           AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
+                                            WHERE bs.booking_id = b.id AND bs.slot_id <> ALL (locked)));
+        UPDATE medreserve.bookings SET status = 'FAILED', updated_at = now() WHERE id = ANY (settle);
+        WITH released AS (
+            DELETE FROM medreserve.booking_slots bs WHERE bs.booking_id = ANY (settle)
+            RETURNING bs.slot_id),
+        per_slot AS (SELECT slot_id, count(*)::integer AS k FROM released GROUP BY slot_id)
+        UPDATE medreserve.slots s SET seats_held = s.seats_held - p.k,
+               hold_lapses_at = (SELECT min(b.expires_at) FROM medreserve.booking_slots x
+                                   JOIN medreserve.bookings b ON b.id = x.booking_id
+                                  WHERE x.slot_id = s.id AND b.status = 'PENDING'
+                                    AND b.id <> ALL (settle))
+          FROM per_slot p WHERE s.id = p.slot_id;
+        -- lapsed holds with a slot locked elsewhere give back their seats on ours
+        WITH gone AS (
+            DELETE FROM medreserve.booking_slots bs USING medreserve.bookings b
+             WHERE bs.slot_id = ANY (ids) AND b.id = bs.booking_id
+               AND medreserve.hold_has_lapsed(b.status, b.expires_at)
+            RETURNING bs.slot_id, bs.booking_id),
+        per_slot AS (SELECT slot_id, count(*)::integer AS k FROM gone GROUP BY slot_id)
+        UPDATE medreserve.slots s SET seats_held = s.seats_held - p.k,
+               hold_lapses_at = (SELECT min(b.expires_at) FROM medreserve.booking_slots x
+                                   JOIN medreserve.bookings b ON b.id = x.booking_id
+                                  WHERE x.slot_id = s.id AND b.status = 'PENDING'
+                                    AND NOT EXISTS (SELECT 1 FROM gone g
+                                                     WHERE g.slot_id = x.slot_id
+                                                       AND g.booking_id = x.booking_id))
+          FROM per_slot p WHERE s.id = p.slot_id;
     END LOOP;
 
-    WITH b AS (
-        INSERT INTO medreserve.bookings (slot_id, patient_name, patient_email, status, expires_at,
-                                         doctor_id, starts_at, ends_at)
-        VALUES (earliest_slot, p_patient_name, p_patient_email,
-                CASE WHEN p_hold THEN 'PENDING' ELSE 'CONFIRMED' END,
-                CASE WHEN p_hold THEN now() + current_setting('medreserve.hold_duration')::interval END,
-                doctor, earliest_start, latest_end)
-        RETURNING *),
-    s AS (
-        INSERT INTO medreserve.booking_slots (booking_id, slot_id)
-        SELECT b.id, u FROM b, unnest(ids) AS u)
-    SELECT * INTO booking FROM b;
+    INSERT INTO medreserve.bookings (slot_id, patient_name, patient_email, status, expires_at,
+                                     doctor_id, starts_at, ends_at)
+    VALUES (earliest_slot, p_patient_name, p_patient_email,
+            CASE WHEN p_hold THEN 'PENDING' ELSE 'CONFIRMED' END,
+            CASE WHEN p_hold THEN now() + current_setting('medreserve.hold_duration')::interval END,
+            doctor, earliest_start, latest_end)
+    RETURNING * INTO booking;
+    WITH s AS (
+        UPDATE medreserve.slots s
+           SET seats_confirmed = s.seats_confirmed + CASE WHEN p_hold THEN 0 ELSE 1 END,
+               seats_held = s.seats_held + CASE WHEN p_hold THEN 1 ELSE 0 END,
+               hold_lapses_at = CASE WHEN p_hold THEN least(s.hold_lapses_at, booking.expires_at)
+                                     ELSE s.hold_lapses_at END
+         WHERE s.id = ANY (ids)
+        RETURNING s.id, s.capacity, s.seats_confirmed + s.seats_held AS taken)
+    INSERT INTO medreserve.booking_slots (booking_id, slot_id, slot_capacity, seat)
+    SELECT booking.id, s.id, s.capacity,
+           CASE WHEN s.taken = 1 THEN 1 ELSE
+             (SELECT min(g) FROM generate_series(1, s.capacity) AS g
+               WHERE NOT EXISTS (SELECT 1 FROM medreserve.booking_slots x
+                                  WHERE x.slot_id = s.id AND x.seat = g)) END
+      FROM s;
     RETURN booking;
 END
 $$;
@@ -187,6 +238,7 @@ DECLARE
     claimed_email text;
     booking medreserve.bookings;
     state record;
+    slot_ids integer[];
 BEGIN
     IF p_booking_id IS NULL THEN
         RAISE EXCEPTION 'booking_id must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -202,11 +254,26 @@ BEGIN
         END IF;
     END IF;
 
+    -- lock the booking's slots in id order, then confirm it and move its seats
+    slot_ids := ARRAY(SELECT bs.slot_id FROM medreserve.booking_slots bs
+                       WHERE bs.booking_id = p_booking_id ORDER BY bs.slot_id);
+    PERFORM 1 FROM medreserve.slots s WHERE s.id = ANY (slot_ids) ORDER BY s.id FOR UPDATE;
     UPDATE medreserve.bookings
        SET status = 'CONFIRMED', expires_at = NULL, updated_at = now()
      WHERE id = p_booking_id AND status = 'PENDING' AND expires_at > now()
        AND (claimed_email IS NULL OR lower(patient_email) = lower(claimed_email))
+       AND NOT EXISTS (SELECT 1 FROM medreserve.booking_slots bs
+                        WHERE bs.booking_id = p_booking_id AND bs.slot_id <> ALL (slot_ids))
     RETURNING * INTO booking;
+    IF FOUND THEN
+        UPDATE medreserve.slots s
+           SET seats_held = s.seats_held - 1, seats_confirmed = s.seats_confirmed + 1,
+               hold_lapses_at = CASE WHEN s.seats_held = 1 THEN NULL ELSE
+                 (SELECT min(b.expires_at) FROM medreserve.booking_slots x
+                    JOIN medreserve.bookings b ON b.id = x.booking_id
+                   WHERE x.slot_id = s.id AND b.status = 'PENDING') END
+         WHERE s.id = ANY (slot_ids);
+    END IF;
     IF FOUND THEN
         RETURN booking;
     END IF;

@@ -32,5 +32,8 @@ SELECT s.id, 'Holding ' || s.id, 'PENDING', now() + interval '1 hour',
 INSERT INTO medreserve.booking_slots (booking_id, slot_id)
 SELECT id, slot_id FROM medreserve.bookings ORDER BY id;
 RESET session_replication_role;
-VACUUM ANALYZE medreserve.bookings, medreserve.booking_slots;
+-- the slots' state, from the booking rows just loaded (fresh statistics first)
+ANALYZE medreserve.bookings, medreserve.booking_slots;
+SELECT medreserve.refresh_slot_state() \g /dev/null
+VACUUM ANALYZE medreserve.bookings, medreserve.booking_slots, medreserve.slots;
 CHECKPOINT;

@@ -95,7 +95,7 @@ before(async () => {
   for (const [status, name] of [['ARRIVED', 'Ned Nye'], ['FULFILLED', 'Ola Orr'], ['NOSHOW', 'Pia Poe']]) {
     const { id } = await one(`SELECT id FROM medreserve_book(
         (SELECT max(s.id) FROM medreserve.slots s WHERE s.doctor_id = 2
-            AND medreserve.slot_holder_status(s.id) IS NULL), $1, 'x@example.org', '+44 20 7946 0000', 'Check-up')`, [name]);
+            AND medreserve.slot_is_free(s.capacity, s.seats_confirmed, s.seats_held, s.hold_lapses_at)), $1, 'x@example.org', '+44 20 7946 0000', 'Check-up')`, [name]);
     await admin.query(`UPDATE medreserve.bookings SET status = $2,
         arrived_at = CASE WHEN $2 <> 'NOSHOW' THEN now() END,
         fulfilled_at = CASE WHEN $2 = 'FULFILLED' THEN now() END,
@@ -211,7 +211,7 @@ test('$find returns a valid searchset Bundle of free Slots with their Schedules'
   }
   const all = (await one(`SELECT medreserve_fhir_find(until_time => now() + interval '30 days') AS r`)).r;
   const free = await one(`SELECT count(*)::int AS n FROM medreserve.slots s WHERE s.start_time > now()
-                           AND medreserve.slot_holder_status(s.id) IS NULL`);
+                           AND medreserve.slot_is_free(s.capacity, s.seats_confirmed, s.seats_held, s.hold_lapses_at)`);
   assert.equal(all.total, free.n, 'every free slot is found');
   const capped = (await one(`SELECT medreserve_fhir_find(max_slots => 2, until_time => now() + interval '30 days') AS r`)).r;
   assert.equal(capped.total, 2);

@@ -2,7 +2,7 @@
 -- checks, as sql/medreserve--1.0.sql promises them.  Run by pg_prove in a
 -- database where pgtap and medreserve were created.
 BEGIN;
-SELECT plan(77);
+SELECT plan(80);
 
 -- Schema and tables -------------------------------------------------------
 SELECT has_schema('medreserve', 'schema medreserve exists');
@@ -24,8 +24,10 @@ SELECT col_is_null('medreserve', 'doctors', 'specialization', 'doctors.specializ
 SELECT col_not_null('medreserve', 'doctors', 'created_at', 'doctors.created_at is NOT NULL');
 
 SELECT columns_are('medreserve', 'slots',
-                   ARRAY['id', 'doctor_id', 'start_time', 'duration_minutes', 'created_at', 'generated'],
-                   'slots has the expected columns (generated: 1.2)');
+                   ARRAY['id', 'doctor_id', 'start_time', 'duration_minutes', 'created_at',
+                         'generated',  -- 1.2, issue 12
+                         'capacity', 'seats_confirmed', 'seats_held', 'hold_lapses_at'],  -- 1.2, issue 11
+                   'slots has the expected columns');
 SELECT col_type_is('medreserve', 'slots', 'id', 'integer', 'slots.id is integer');
 SELECT col_type_is('medreserve', 'slots', 'doctor_id', 'integer', 'slots.doctor_id is integer');
 SELECT col_type_is('medreserve', 'slots', 'start_time', 'timestamp with time zone', 'slots.start_time is timestamptz');
@@ -60,7 +62,7 @@ SELECT col_is_null('medreserve', 'bookings', 'patient_email', 'bookings.patient_
 SELECT col_is_null('medreserve', 'bookings', 'expires_at', 'bookings.expires_at may be NULL (not a hold)');
 
 SELECT columns_are('medreserve', 'booking_slots',
-                   ARRAY['id', 'booking_id', 'slot_id', 'created_at'],
+                   ARRAY['id', 'booking_id', 'slot_id', 'created_at', 'slot_capacity', 'seat'],
                    'booking_slots has the expected columns');
 SELECT col_type_is('medreserve', 'booking_slots', 'id', 'integer', 'booking_slots.id is integer');
 SELECT col_type_is('medreserve', 'booking_slots', 'booking_id', 'integer', 'booking_slots.booking_id is integer');
@@ -74,15 +76,19 @@ SELECT col_is_pk('medreserve', 'slots', 'id', 'slots.id is the primary key');
 SELECT col_is_pk('medreserve', 'bookings', 'id', 'bookings.id is the primary key');
 SELECT col_is_pk('medreserve', 'booking_slots', 'id', 'booking_slots.id is the primary key');
 
--- UNIQUE (slot_id): the last line against double booking -------------------
-SELECT col_is_unique('medreserve', 'booking_slots', ARRAY['slot_id'],
-                     'booking_slots.slot_id is UNIQUE');
+-- UNIQUE (slot_id, seat), seat <= capacity: the last line against overbooking (1.2)
+SELECT col_is_unique('medreserve', 'booking_slots', ARRAY['slot_id', 'seat'],
+                     'booking_slots (slot_id, seat) is UNIQUE');
 SELECT is((SELECT contype::text FROM pg_catalog.pg_constraint
             WHERE conrelid = 'medreserve.booking_slots'::regclass
-              AND conname = 'booking_slots_slot_id_key'),
-          'u', 'the unique constraint is named booking_slots_slot_id_key');
-SELECT index_is_unique('medreserve', 'booking_slots', 'booking_slots_slot_id_key',
+              AND conname = 'booking_slots_slot_id_seat_key'),
+          'u', 'the unique constraint is named booking_slots_slot_id_seat_key');
+SELECT index_is_unique('medreserve', 'booking_slots', 'booking_slots_slot_id_seat_key',
                        'its index is unique');
+SELECT col_has_check('medreserve', 'booking_slots', ARRAY['seat', 'slot_capacity'],
+                     'booking_slots.seat is checked against slot_capacity');
+SELECT col_is_unique('medreserve', 'slots', ARRAY['id', 'capacity'],
+                     'slots (id, capacity) is UNIQUE, for the seat foreign key');
 
 -- Indexes -----------------------------------------------------------------
 SELECT has_index('medreserve', 'slots', 'slots_doctor_id_start_time_idx',
@@ -105,8 +111,9 @@ SELECT fk_ok('medreserve', 'bookings', 'slot_id', 'medreserve', 'slots', 'id',
              'bookings.slot_id references slots.id');
 SELECT fk_ok('medreserve', 'booking_slots', 'booking_id', 'medreserve', 'bookings', 'id',
              'booking_slots.booking_id references bookings.id');
-SELECT fk_ok('medreserve', 'booking_slots', 'slot_id', 'medreserve', 'slots', 'id',
-             'booking_slots.slot_id references slots.id');
+SELECT fk_ok('medreserve', 'booking_slots', ARRAY['slot_id', 'slot_capacity'],
+             'medreserve', 'slots', ARRAY['id', 'capacity'],
+             'booking_slots (slot_id, slot_capacity) references slots (id, capacity)');
 SELECT is((SELECT count(*)::int FROM pg_catalog.pg_constraint
             WHERE contype = 'f' AND confdeltype = 'c'
               AND conrelid IN ('medreserve.slots'::regclass, 'medreserve.bookings'::regclass,
@@ -118,6 +125,7 @@ SELECT col_has_check('medreserve', 'bookings', 'status', 'bookings.status has a 
 SELECT col_has_check('medreserve', 'bookings', 'patient_name', 'bookings.patient_name has a check');
 SELECT col_has_check('medreserve', 'doctors', 'name', 'doctors.name has a check');
 SELECT col_has_check('medreserve', 'slots', 'duration_minutes', 'slots.duration_minutes has a check');
+SELECT col_has_check('medreserve', 'slots', 'capacity', 'slots.capacity has a check');
 
 -- A slot to hang test bookings on (direct inserts: the API is tested elsewhere).
 INSERT INTO medreserve.doctors (name) VALUES ('Dr Schema') RETURNING id AS doc \gset
@@ -160,8 +168,8 @@ SELECT throws_ok(format('INSERT INTO medreserve.booking_slots (booking_id, slot_
                         ' SELECT id, %s FROM medreserve.bookings WHERE status = %L AND slot_id = %s',
                         :slot, 'PENDING', :slot),
                  '23505',
-                 'duplicate key value violates unique constraint "booking_slots_slot_id_key"',
-                 'a second booking_slots row for one slot is refused');
+                 'duplicate key value violates unique constraint "booking_slots_slot_id_seat_key"',
+                 'a second booking_slots row for the one seat of a slot is refused');
 
 -- The extension keeps the clinic's data in pg_dump ---------------------------
 SELECT is((SELECT array_agg(c ORDER BY c)
