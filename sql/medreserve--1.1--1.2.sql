@@ -2151,90 +2151,13 @@ RETURN CASE WHEN status = 'PENDING' AND NOT medreserve.booking_is_live(status, e
 COMMENT ON FUNCTION medreserve.booking_state(text, timestamptz) IS
 'The status a listing shows: EXPIRED for a lapsed hold not yet swept, else the status';
 
-/* Book and hold take the patient's phone and the reason for the visit. */
-DROP FUNCTION @extschema@.medreserve_book(integer, text, text);
-DROP FUNCTION @extschema@.medreserve_book(integer[], text, text);
-DROP FUNCTION @extschema@.medreserve_hold(integer, text, text);
-DROP FUNCTION @extschema@.medreserve_hold(integer[], text, text);
+/*
+ * Book and hold take the patient's phone and the reason for the visit, cancel
+ * takes a reason, and reschedule is new (C, src/appointment.c): their
+ * signatures are made once, in section 5, with the idempotency key last.
+ */
 
-CREATE FUNCTION @extschema@.medreserve_book(slot_id integer, patient_name text,
-                                            patient_email text DEFAULT NULL,
-                                            patient_phone text DEFAULT NULL,
-                                            reason text DEFAULT NULL)
-RETURNS medreserve.bookings
-AS 'MODULE_PATHNAME', 'medreserve_book_slot'
-LANGUAGE c VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION @extschema@.medreserve_book(integer, text, text, text, text) IS
-'Book one slot at once: returns the CONFIRMED booking with its doctor and times, or fails with 23505 if the slot is taken';
-
-CREATE FUNCTION @extschema@.medreserve_book(slot_ids integer[], patient_name text,
-                                            patient_email text DEFAULT NULL,
-                                            patient_phone text DEFAULT NULL,
-                                            reason text DEFAULT NULL)
-RETURNS medreserve.bookings
-AS 'MODULE_PATHNAME', 'medreserve_book_slots'
-LANGUAGE c VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION @extschema@.medreserve_book(integer[], text, text, text, text) IS
-'Book several slots of one doctor as one CONFIRMED booking, all or nothing';
-
-CREATE FUNCTION @extschema@.medreserve_hold(slot_id integer, patient_name text,
-                                            patient_email text DEFAULT NULL,
-                                            patient_phone text DEFAULT NULL,
-                                            reason text DEFAULT NULL)
-RETURNS medreserve.bookings
-AS 'MODULE_PATHNAME', 'medreserve_hold_slot'
-LANGUAGE c VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION @extschema@.medreserve_hold(integer, text, text, text, text) IS
-'Hold one slot: a PENDING booking that lapses after medreserve.hold_duration unless confirmed';
-
-CREATE FUNCTION @extschema@.medreserve_hold(slot_ids integer[], patient_name text,
-                                            patient_email text DEFAULT NULL,
-                                            patient_phone text DEFAULT NULL,
-                                            reason text DEFAULT NULL)
-RETURNS medreserve.bookings
-AS 'MODULE_PATHNAME', 'medreserve_hold_slots'
-LANGUAGE c VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION @extschema@.medreserve_hold(integer[], text, text, text, text) IS
-'Hold several slots of one doctor as one PENDING booking, all or nothing';
-
-/* Cancel with a reason; medreserve_cancel(booking_id) still works. */
-DROP FUNCTION @extschema@.medreserve_cancel(integer);
-CREATE FUNCTION @extschema@.medreserve_cancel(booking_id integer, reason text DEFAULT NULL)
-RETURNS medreserve.bookings
-AS 'MODULE_PATHNAME', 'medreserve_cancel'
-LANGUAGE c VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION @extschema@.medreserve_cancel(integer, text) IS
-'Cancel a PENDING or CONFIRMED booking and free its slots; records the reason, who cancelled, when, and whether it was late (medreserve.late_cancel_window)';
-
-/* Reschedule, check-in, completion, no-show (C, src/appointment.c) */
-
-CREATE FUNCTION @extschema@.medreserve_reschedule(booking_id integer, slot_id integer)
-RETURNS medreserve.bookings
-AS 'MODULE_PATHNAME', 'medreserve_reschedule_slot'
-LANGUAGE c VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION @extschema@.medreserve_reschedule(integer, integer) IS
-'Move a live booking that has not started to another slot, all or nothing: returns the new booking (same patient data and status); the old one is CANCELLED as "rescheduled"';
-
-CREATE FUNCTION @extschema@.medreserve_reschedule(booking_id integer, slot_ids integer[])
-RETURNS medreserve.bookings
-AS 'MODULE_PATHNAME', 'medreserve_reschedule_slots'
-LANGUAGE c VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION @extschema@.medreserve_reschedule(integer, integer[]) IS
-'Move a live booking that has not started to other slots of one doctor, all or nothing; old and new slots may overlap';
+/* Check-in, completion, no-show (C, src/appointment.c) */
 
 CREATE FUNCTION @extschema@.medreserve_check_in(booking_id integer)
 RETURNS medreserve.bookings
@@ -2514,17 +2437,16 @@ CREATE INDEX idempotency_keys_created_at_idx ON medreserve.idempotency_keys (cre
  * Every changing call takes an optional idempotency_key (else the
  * Idempotency-Key header of a PostgREST request), as its last argument with
  * a default, so every earlier call form, positional or named, still works;
- * the C entry points are the same.  Section 4 made these signatures; section
- * 7 grants the new ones.
+ * the C entry points are the same.  These are the only 1.2 signatures of
+ * book, hold, confirm, cancel and reschedule (issue 13's phone, reason and
+ * cancel reason included); section 7 grants them.
  */
-DROP FUNCTION @extschema@.medreserve_book(integer, text, text, text, text);
-DROP FUNCTION @extschema@.medreserve_book(integer[], text, text, text, text);
-DROP FUNCTION @extschema@.medreserve_hold(integer, text, text, text, text);
-DROP FUNCTION @extschema@.medreserve_hold(integer[], text, text, text, text);
+DROP FUNCTION @extschema@.medreserve_book(integer, text, text);
+DROP FUNCTION @extschema@.medreserve_book(integer[], text, text);
+DROP FUNCTION @extschema@.medreserve_hold(integer, text, text);
+DROP FUNCTION @extschema@.medreserve_hold(integer[], text, text);
 DROP FUNCTION @extschema@.medreserve_confirm(integer);
-DROP FUNCTION @extschema@.medreserve_cancel(integer, text);
-DROP FUNCTION @extschema@.medreserve_reschedule(integer, integer);
-DROP FUNCTION @extschema@.medreserve_reschedule(integer, integer[]);
+DROP FUNCTION @extschema@.medreserve_cancel(integer);
 
 CREATE FUNCTION @extschema@.medreserve_book(slot_id integer, patient_name text,
     patient_email text DEFAULT NULL, patient_phone text DEFAULT NULL,
