@@ -404,7 +404,8 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'medreserve_expire_batch_sql'
 LANGUAGE c VOLATILE
 SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
 COMMENT ON FUNCTION medreserve.expire_batch(timestamptz) IS
 'Internal: settle one batch (medreserve.expire_batch_size) of lapsed holds expiring at or after resume_from; last_expiry is where the next batch resumes (NULL: nothing found)';
 
@@ -414,7 +415,8 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'medreserve_note_sweep_sql'
 LANGUAGE c VOLATILE STRICT
 SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
 COMMENT ON FUNCTION medreserve.note_sweep(bigint, bigint, timestamptz) IS
 'Internal: record a finished sweep in medreserve.sweep_status and log its counts';
 
@@ -449,6 +451,13 @@ $$;
 COMMENT ON PROCEDURE @extschema@.medreserve_run_expiry() IS
 'The sweep for pg_cron: settle lapsed holds in batches of medreserve.expire_batch_size, committing after each, so a booker waits at most for one batch';
 
+/*
+ * The sweep's statements are planned once, generically, for batches of
+ * thousands of rows over tables that only grow: their estimated cost passes
+ * jit_above_cost, and compiling them took longer (about a second) than
+ * running them.  None of them gains from JIT.
+ */
+ALTER FUNCTION @extschema@.medreserve_expire() SET jit = off;
 COMMENT ON FUNCTION @extschema@.medreserve_expire() IS
 'Mark every lapsed hold FAILED and release its slots, all in the caller''s transaction (rows stay locked until it ends; pg_cron uses medreserve_run_expiry()); returns how many holds lapsed';
 
@@ -1038,7 +1047,9 @@ COMMENT ON FUNCTION @extschema@.medreserve_set_capacity(integer, integer) IS
 
 /*
  * Free slots from the slot rows alone: one index range scan of
- * (doctor_id, start_time), no probe of booking_slots or bookings.
+ * (doctor_id, start_time), no probe of booking_slots or bookings.  Whether
+ * the doctor exists is asked only when no slot was found (a slot's doctor
+ * always exists): one statement per call, not two.
  */
 CREATE OR REPLACE FUNCTION @extschema@.medreserve_available_slots(
     doctor_id integer,
@@ -1054,9 +1065,6 @@ BEGIN
         RAISE EXCEPTION 'doctor_id, from_time and until_time must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM medreserve.doctors d WHERE d.id = medreserve_available_slots.doctor_id) THEN
-        RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
-    END IF;
     RETURN QUERY
     SELECT s.*
       FROM medreserve.slots s
@@ -1066,6 +1074,10 @@ BEGIN
        AND s.start_time > now()
        AND medreserve.slot_is_free(s.capacity, s.seats_confirmed, s.seats_held, s.hold_lapses_at)
      ORDER BY s.start_time;
+    IF NOT FOUND
+       AND NOT EXISTS (SELECT 1 FROM medreserve.doctors d WHERE d.id = medreserve_available_slots.doctor_id) THEN
+        RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.medreserve_available_slots(integer, timestamptz, timestamptz) IS
@@ -2587,6 +2599,9 @@ CREATE TABLE medreserve.event_deliveries (
 );
 COMMENT ON TABLE medreserve.event_deliveries IS
 'Events handed to a consumer and not yet acknowledged; one claimed longer ago than medreserve.event_claim_timeout is handed out again';
+-- retention asks whether any consumer still owes an acknowledgement for an
+-- event, and deleting an event cascades here: both look up by event alone
+CREATE INDEX event_deliveries_event_id_idx ON medreserve.event_deliveries (event_id);
 
 SELECT pg_catalog.pg_extension_config_dump('medreserve.events', '');
 SELECT pg_catalog.pg_extension_config_dump('medreserve.events_id_seq', '');
