@@ -377,7 +377,9 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		 * The sweep's automatic no-show (medreserve.no_show_after = $2 s):
 		 * confirmed bookings whose start is that long past, in batches of $1
 		 * from the last start the previous batch reached ($3), skipping rows
-		 * a check-in or completion holds right now.
+		 * a check-in or completion holds right now.  The batch is updated by
+		 * id: a join with it would be planned, generically, as a scan of all
+		 * bookings on every sweep.
 		 */
 		"mark no-shows",
 		"WITH due AS ("
@@ -389,7 +391,7 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		" marked AS ("
 		"  UPDATE medreserve.bookings b"
 		"     SET status = 'NOSHOW', no_show_at = now(), updated_at = now()"
-		"    FROM due WHERE b.id = due.id"
+		"   WHERE b.id = ANY (ARRAY(SELECT id FROM due))"
 		"   RETURNING b.id)"
 		"SELECT (SELECT count(*) FROM marked)::integer,"
 		"       (SELECT max(starts_at) FROM due)",
