@@ -265,6 +265,45 @@ settle_lapsed_on_slots(const int32 *ids, int nslots, Datum id_array)
 }
 
 /*
+ * The common case, one slot that nobody holds or has booked, in one
+ * statement (PLAN_BOOK_UNUSED_SLOT).  Returns false, having written
+ * nothing, when the slot is not such a slot (or does not exist): the general
+ * path then locks it and books it or says why not.
+ */
+static bool
+book_unused_slot(int32 slot_id, const BookingRequest *request)
+{
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	bool		hold = request->kind == RESERVE_HOLD;
+
+	values[0] = Int32GetDatum(slot_id);
+	values[1] = CStringGetTextDatum(request->patient_name);
+	values[2] = CStringGetTextDatum(hold ? "PENDING" : "CONFIRMED");
+	if (hold)
+		values[3] = Float8GetDatum((double) medreserve_effective_hold_duration());
+	else
+		nulls[3] = 'n';
+	if (request->patient_email != NULL)
+		values[4] = CStringGetTextDatum(request->patient_email);
+	else
+		nulls[4] = 'n';
+	if (request->patient_phone != NULL)
+		values[5] = CStringGetTextDatum(request->patient_phone);
+	else
+		nulls[5] = 'n';
+	if (request->reason != NULL)
+		values[6] = CStringGetTextDatum(request->reason);
+	else
+		nulls[6] = 'n';
+
+	medreserve_execute(PLAN_BOOK_UNUSED_SLOT, values, nulls, SPI_OK_SELECT);
+	if (SPI_processed > 1)
+		elog(ERROR, "booking an unused slot returned " UINT64_FORMAT " rows", SPI_processed);
+	return SPI_processed == 1;
+}
+
+/*
  * Lock the slots (ids sorted ascending and distinct) and insert the booking
  * and its booking_slots rows; SPI must be connected, and the new row is left
  * in SPI_tuptable.  Book, hold and reschedule (appointment.c) all come here,
@@ -274,12 +313,16 @@ settle_lapsed_on_slots(const int32 *ids, int nslots, Datum id_array)
 void
 medreserve_insert_booking(const int32 *ids, int nslots, const BookingRequest *request)
 {
-	Datum		id_array = int4_array_datum(ids, nslots);
+	Datum		id_array;
 	Datum		values[11];
 	char		nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		must_settle;
 	SlotSpan	span;
 
+	if (nslots == 1 && book_unused_slot(ids[0], request))
+		return;
+
+	id_array = int4_array_datum(ids, nslots);
 	span = lock_bookable_slots(ids, nslots, id_array, &must_settle);
 	if (must_settle)
 		settle_lapsed_on_slots(ids, nslots, id_array);

@@ -177,6 +177,44 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		11, {INT4OID, TEXTOID, TEXTOID, TEXTOID, FLOAT8OID, INT4ARRAYOID,
 		INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID}
 	},
+	[PLAN_BOOK_UNUSED_SLOT] = {
+		/*
+		 * The common case in one statement: one slot that nobody holds or
+		 * has booked (so seat 1 is free) and that has not started.  The UPDATE
+		 * takes the slot's row lock (waiting for a concurrent booker, then
+		 * re-checking these conditions on the row it left) and counts the
+		 * seat; the booking and its seat are inserted only if it matched.
+		 * No row back means nothing was written: the caller then takes the
+		 * general path (lock, explain a refusal, settle a lapsed hold).
+		 * A group session that has some seats taken takes the general path:
+		 * its lowest free seat must be read after the lock, which one
+		 * statement cannot do.
+		 */
+		"book unused slot",
+		"WITH s AS ("
+		"  UPDATE medreserve.slots s"
+		"     SET seats_confirmed = s.seats_confirmed + CASE WHEN $3 = 'CONFIRMED' THEN 1 ELSE 0 END,"
+		"         seats_held = s.seats_held + CASE WHEN $3 = 'PENDING' THEN 1 ELSE 0 END,"
+		"         hold_lapses_at = CASE WHEN $3 = 'PENDING' THEN now() + $4 * interval '1 second'"
+		"                               ELSE s.hold_lapses_at END"
+		"   WHERE s.id = $1 AND s.seats_confirmed = 0 AND s.seats_held = 0"
+		"     AND s.start_time > now()"
+		"  RETURNING s.id, s.doctor_id, s.start_time, s.capacity,"
+		"            medreserve.slot_end(s.start_time, s.duration_minutes) AS ends_at),"
+		" b AS ("
+		"  INSERT INTO medreserve.bookings"
+		"         (slot_id, patient_name, patient_email, status, expires_at,"
+		"          doctor_id, starts_at, ends_at, patient_phone, reason)"
+		"  SELECT s.id, $2, $5, $3, now() + $4 * interval '1 second',"
+		"         s.doctor_id, s.start_time, s.ends_at, $6, $7"
+		"    FROM s"
+		"  RETURNING *),"
+		" bs AS ("
+		"  INSERT INTO medreserve.booking_slots (booking_id, slot_id, slot_capacity, seat)"
+		"  SELECT b.id, s.id, s.capacity, 1 FROM b, s)"
+		"SELECT * FROM b",
+		7, {INT4OID, TEXTOID, TEXTOID, FLOAT8OID, TEXTOID, TEXTOID, TEXTOID}
+	},
 	[PLAN_BOOKING_SLOT_IDS] = {
 		/*
 		 * The slots of a booking, to lock before changing it.  Read without a
