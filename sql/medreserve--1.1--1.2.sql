@@ -1071,8 +1071,11 @@ $$;
 COMMENT ON FUNCTION @extschema@.medreserve_available_slots(integer, timestamptz, timestamptz) IS
 'Future slots of a doctor with a free seat between from_time and until_time (default: the next 7 days), by start time, read from the slots'' own state; a seat held by a lapsed hold counts as free';
 
-/* Stats report seats too (two columns at the end, so existing readers keep theirs;
-   VOLATILE as section 1 made it: the counters change within a statement) */
+/* Stats report seats too, and the bookings in the statuses of issue 13
+   (columns at the end, so existing readers keep theirs; VOLATILE as section 1
+   made it: the counters change within a statement).  Free slots are
+   slot_is_free() and overdue holds hold_has_lapsed(), the one definition of
+   each; the *_bookings columns together count every booking once. */
 DROP FUNCTION @extschema@.medreserve_stats();
 CREATE FUNCTION @extschema@.medreserve_stats(
     OUT doctors bigint,
@@ -1097,7 +1100,10 @@ CREATE FUNCTION @extschema@.medreserve_stats(
     OUT refused_state_conflict bigint,
     OUT stats_reset timestamptz,
     OUT future_seats bigint,
-    OUT free_future_seats bigint)
+    OUT free_future_seats bigint,
+    OUT arrived_bookings bigint,
+    OUT fulfilled_bookings bigint,
+    OUT no_show_bookings bigint)
 RETURNS record
 LANGUAGE sql VOLATILE
 SECURITY DEFINER
@@ -1112,7 +1118,8 @@ AS $$
            c.holds_released_lazily, c.cancellations, c.refused_slot_taken,
            c.refused_not_found, c.refused_invalid_input, c.refused_state_conflict,
            c.stats_reset,
-           f.seats, f.free_seats
+           f.seats, f.free_seats,
+           b.arrived, b.fulfilled, b.no_show
       FROM (SELECT count(*) AS slots,
                    count(*) FILTER (WHERE medreserve.slot_is_free(s.capacity, s.seats_confirmed,
                                                                   s.seats_held, s.hold_lapses_at)) AS free_slots,
@@ -1123,15 +1130,18 @@ AS $$
            (SELECT count(*) FILTER (WHERE status = 'PENDING') AS pending,
                    count(*) FILTER (WHERE status = 'CONFIRMED') AS confirmed,
                    count(*) FILTER (WHERE status = 'FAILED') AS failed,
-                   count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled
+                   count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled,
+                   count(*) FILTER (WHERE status = 'ARRIVED') AS arrived,
+                   count(*) FILTER (WHERE status = 'FULFILLED') AS fulfilled,
+                   count(*) FILTER (WHERE status = 'NOSHOW') AS no_show
               FROM medreserve.bookings) AS b,
            (SELECT count(*) AS overdue, min(expires_at) AS oldest_expiry
               FROM medreserve.bookings
-             WHERE status = 'PENDING' AND expires_at <= now()) AS o
+             WHERE medreserve.hold_has_lapsed(status, expires_at)) AS o
       LEFT JOIN @extschema@.medreserve_counters() AS c ON true
 $$;
 COMMENT ON FUNCTION @extschema@.medreserve_stats() IS
-'One row for the admin dashboard: live figures from the tables (slots and seats) and the booking counters (NULL when not preloaded)';
+'One row for the admin dashboard: live figures from the tables (slots and seats, bookings by status) and the booking counters (NULL when not preloaded)';
 
 /*
  * medreserve_verify()'s part for the slot state (section 1 calls it): each
