@@ -2227,6 +2227,9 @@ CREATE FUNCTION @extschema@.medreserve_counters(
     OUT fulfilled bigint,
     OUT no_shows bigint,
     OUT late_cancellations bigint,
+    -- issue 14's refusals (section 5): PT422 and PT429
+    OUT refused_key_reused bigint,
+    OUT refused_over_limit bigint,
     OUT stats_reset timestamptz)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'medreserve_counters_1_2'

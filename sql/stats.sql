@@ -122,3 +122,15 @@ FROM medreserve_stats();
 SELECT count(*) AS free_among_them FROM medreserve_available_slots(1, '2099-01-01', '2100-01-01')
 WHERE id IN (1, 4, 6);
 SELECT count(*) AS problems FROM medreserve_verify();
+
+-- issue 14's refusals are counted too: an idempotency key sent again with
+-- other arguments (PT422); the patient limits' PT429 is counted in retries.sql
+SELECT refused_key_reused AS reused_before FROM medreserve_counters() \gset
+SELECT status FROM medreserve_book(5, 'Pat Key', idempotency_key => 'k-stats');
+SELECT status FROM medreserve_book(5, 'Pat Key', idempotency_key => 'k-stats');   -- a replay: not a refusal
+\set VERBOSITY terse
+SELECT id FROM medreserve_book(7, 'Pat Key', idempotency_key => 'k-stats');
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+SELECT refused_key_reused - :reused_before AS key_reused, refused_over_limit
+FROM medreserve_counters();
