@@ -1083,8 +1083,11 @@ $$;
 COMMENT ON FUNCTION @extschema@.medreserve_available_slots(integer, timestamptz, timestamptz) IS
 'Future slots of a doctor with a free seat between from_time and until_time (default: the next 7 days), by start time, read from the slots'' own state; a seat held by a lapsed hold counts as free';
 
-/* Stats report seats too (two columns at the end, so existing readers keep theirs;
-   VOLATILE as section 1 made it: the counters change within a statement) */
+/* Stats report seats too, and the bookings in the statuses of issue 13
+   (columns at the end, so existing readers keep theirs; VOLATILE as section 1
+   made it: the counters change within a statement).  Free slots are
+   slot_is_free() and overdue holds hold_has_lapsed(), the one definition of
+   each; the *_bookings columns together count every booking once. */
 DROP FUNCTION @extschema@.medreserve_stats();
 CREATE FUNCTION @extschema@.medreserve_stats(
     OUT doctors bigint,
@@ -1109,7 +1112,10 @@ CREATE FUNCTION @extschema@.medreserve_stats(
     OUT refused_state_conflict bigint,
     OUT stats_reset timestamptz,
     OUT future_seats bigint,
-    OUT free_future_seats bigint)
+    OUT free_future_seats bigint,
+    OUT arrived_bookings bigint,
+    OUT fulfilled_bookings bigint,
+    OUT no_show_bookings bigint)
 RETURNS record
 LANGUAGE sql VOLATILE
 SECURITY DEFINER
@@ -1124,7 +1130,8 @@ AS $$
            c.holds_released_lazily, c.cancellations, c.refused_slot_taken,
            c.refused_not_found, c.refused_invalid_input, c.refused_state_conflict,
            c.stats_reset,
-           f.seats, f.free_seats
+           f.seats, f.free_seats,
+           b.arrived, b.fulfilled, b.no_show
       FROM (SELECT count(*) AS slots,
                    count(*) FILTER (WHERE medreserve.slot_is_free(s.capacity, s.seats_confirmed,
                                                                   s.seats_held, s.hold_lapses_at)) AS free_slots,
@@ -1135,15 +1142,18 @@ AS $$
            (SELECT count(*) FILTER (WHERE status = 'PENDING') AS pending,
                    count(*) FILTER (WHERE status = 'CONFIRMED') AS confirmed,
                    count(*) FILTER (WHERE status = 'FAILED') AS failed,
-                   count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled
+                   count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled,
+                   count(*) FILTER (WHERE status = 'ARRIVED') AS arrived,
+                   count(*) FILTER (WHERE status = 'FULFILLED') AS fulfilled,
+                   count(*) FILTER (WHERE status = 'NOSHOW') AS no_show
               FROM medreserve.bookings) AS b,
            (SELECT count(*) AS overdue, min(expires_at) AS oldest_expiry
               FROM medreserve.bookings
-             WHERE status = 'PENDING' AND expires_at <= now()) AS o
+             WHERE medreserve.hold_has_lapsed(status, expires_at)) AS o
       LEFT JOIN @extschema@.medreserve_counters() AS c ON true
 $$;
 COMMENT ON FUNCTION @extschema@.medreserve_stats() IS
-'One row for the admin dashboard: live figures from the tables (slots and seats) and the booking counters (NULL when not preloaded)';
+'One row for the admin dashboard: live figures from the tables (slots and seats, bookings by status) and the booking counters (NULL when not preloaded)';
 
 /*
  * medreserve_verify()'s part for the slot state (section 1 calls it): each
@@ -1331,6 +1341,10 @@ CREATE TABLE medreserve.working_hours (
     starts        time NOT NULL,
     ends          time NOT NULL,
     slot_minutes  integer NOT NULL CHECK (slot_minutes BETWEEN 1 AND 1440),
+    -- seats of each slot it makes (issue 11: group sessions); 1 for rows
+    -- made before working hours took a capacity
+    capacity      integer NOT NULL DEFAULT 1
+                  CONSTRAINT working_hours_capacity_range CHECK (capacity BETWEEN 1 AND 1000),
     valid_from    date NOT NULL,
     valid_until   date,
     created_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -1344,7 +1358,7 @@ CREATE TABLE medreserve.working_hours (
         pg_catalog.daterange(valid_from, valid_until, '[]') WITH &&)
 );
 COMMENT ON TABLE medreserve.working_hours IS
-'Weekly template of a doctor''s hours: on each ISO weekday (1 = Monday) from valid_from to valid_until (inclusive; NULL = open), the half-open block starts..ends in the doctor''s zone is tiled with slot_minutes slots';
+'Weekly template of a doctor''s hours: on each ISO weekday (1 = Monday) from valid_from to valid_until (inclusive; NULL = open), the half-open block starts..ends in the doctor''s zone is tiled with slot_minutes slots of capacity seats';
 SELECT pg_catalog.pg_extension_config_dump('medreserve.working_hours', '');
 SELECT pg_catalog.pg_extension_config_dump('medreserve.working_hours_id_seq', '');
 
@@ -1402,12 +1416,12 @@ COMMENT ON FUNCTION medreserve.slot_horizon() IS
  * per slot.
  */
 CREATE FUNCTION medreserve.template_slots(doctor_ids integer[], from_date date, until_date date)
-RETURNS TABLE (doctor_id integer, start_time timestamptz, duration_minutes integer)
+RETURNS TABLE (doctor_id integer, start_time timestamptz, duration_minutes integer, capacity integer)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH blocks AS (
-        SELECT w.doctor_id, w.slot_minutes, d.time_zone,
+        SELECT w.doctor_id, w.slot_minutes, w.capacity, d.time_zone,
                g.day + w.starts AS local_start, g.day + w.ends AS local_end
           FROM medreserve.working_hours w
           JOIN medreserve.doctors d ON d.id = w.doctor_id
@@ -1427,7 +1441,7 @@ AS $$
           FROM (SELECT b.time_zone, b.local_start FROM blocks b
                 UNION
                 SELECT b.time_zone, b.local_end FROM blocks b) AS u(zone, local_time))
-    SELECT b.doctor_id, s.start_time, b.slot_minutes
+    SELECT b.doctor_id, s.start_time, b.slot_minutes, b.capacity
       FROM blocks b
       JOIN instants i_start ON i_start.zone = b.time_zone AND i_start.local_time = b.local_start
       JOIN instants i_end ON i_end.zone = b.time_zone AND i_end.local_time = b.local_end
@@ -1437,7 +1451,7 @@ AS $$
                pg_catalog.make_interval(mins => b.slot_minutes)) AS s(start_time)
 $$;
 COMMENT ON FUNCTION medreserve.template_slots(integer[], date, date) IS
-'Internal: the slots working hours call for on local dates from_date..until_date (DST-aware, half-open blocks)';
+'Internal: the slots working hours call for on local dates from_date..until_date, with their capacity (DST-aware, half-open blocks)';
 
 /*
  * Make the slots working hours call for, from from_date to until_date, for
@@ -1445,6 +1459,10 @@ COMMENT ON FUNCTION medreserve.template_slots(integer[], date, date) IS
  * overlapping an existing slot (hand-made slots win; a second run makes
  * nothing).  With prune, first remove the doctors' free generated future
  * slots in that range that working hours or time off no longer call for.
+ * New slots get their block's capacity; an existing slot keeps its own
+ * (medreserve_set_capacity() changes it), so clearing a block and setting it
+ * again with another capacity remakes its free slots, and booked ones keep
+ * their seats.
  *
  * Locks: SHARE on working_hours and time_off, so a change to either (whose
  * functions take SHARE ROW EXCLUSIVE on both first) waits for the
@@ -1510,8 +1528,8 @@ BEGIN
         END IF;
     END IF;
 
-    INSERT INTO medreserve.slots (doctor_id, start_time, duration_minutes, generated)
-    SELECT t.doctor_id, t.start_time, t.duration_minutes, true
+    INSERT INTO medreserve.slots (doctor_id, start_time, duration_minutes, capacity, generated)
+    SELECT t.doctor_id, t.start_time, t.duration_minutes, t.capacity, true
       FROM medreserve.template_slots(doctor_ids, from_date, until_date) t
      WHERE t.start_time > now()
        AND NOT EXISTS (SELECT 1 FROM medreserve.time_off o
@@ -1554,7 +1572,8 @@ CREATE FUNCTION @extschema@.medreserve_set_working_hours(
     doctor_id integer, weekday integer, starts time, ends time,
     slot_minutes integer DEFAULT 15,
     valid_from date DEFAULT CURRENT_DATE,
-    valid_until date DEFAULT NULL)
+    valid_until date DEFAULT NULL,
+    capacity integer DEFAULT 1)
 RETURNS medreserve.working_hours
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
@@ -1566,8 +1585,8 @@ DECLARE
 BEGIN
     PERFORM medreserve.require_writable('medreserve_set_working_hours()');
     IF doctor_id IS NULL OR weekday IS NULL OR starts IS NULL OR ends IS NULL
-       OR slot_minutes IS NULL OR valid_from IS NULL THEN
-        RAISE EXCEPTION 'doctor_id, weekday, starts, ends, slot_minutes and valid_from must not be null'
+       OR slot_minutes IS NULL OR valid_from IS NULL OR capacity IS NULL THEN
+        RAISE EXCEPTION 'doctor_id, weekday, starts, ends, slot_minutes, valid_from and capacity must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF weekday NOT BETWEEN 1 AND 7 THEN
@@ -1581,6 +1600,10 @@ BEGIN
     END IF;
     IF slot_minutes NOT BETWEEN 1 AND 1440 THEN
         RAISE EXCEPTION 'slot_minutes must be between 1 and 1440'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF capacity NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'capacity must be between 1 and 1000'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF ends - starts < make_interval(mins => slot_minutes) THEN
@@ -1607,8 +1630,8 @@ BEGIN
     LOCK TABLE medreserve.working_hours, medreserve.time_off IN SHARE ROW EXCLUSIVE MODE;
     BEGIN
         INSERT INTO medreserve.working_hours
-               (doctor_id, weekday, starts, ends, slot_minutes, valid_from, valid_until)
-        VALUES (doctor_id, weekday, starts, ends, slot_minutes, valid_from, valid_until)
+               (doctor_id, weekday, starts, ends, slot_minutes, capacity, valid_from, valid_until)
+        VALUES (doctor_id, weekday, starts, ends, slot_minutes, capacity, valid_from, valid_until)
         RETURNING * INTO block;
     EXCEPTION WHEN exclusion_violation THEN
         RAISE EXCEPTION 'working hours overlap another block of doctor % on weekday %', doctor_id, weekday
@@ -1620,8 +1643,8 @@ BEGIN
     RETURN block;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.medreserve_set_working_hours(integer, integer, time, time, integer, date, date) IS
-'Add a weekly block of working hours (ISO weekday, half-open starts..ends in the doctor''s zone, slot length, validity); regenerates the doctor''s free slots; 23P01 if it overlaps another block';
+COMMENT ON FUNCTION @extschema@.medreserve_set_working_hours(integer, integer, time, time, integer, date, date, integer) IS
+'Add a weekly block of working hours (ISO weekday, half-open starts..ends in the doctor''s zone, slot length, validity, seats per slot); regenerates the doctor''s free slots; 23P01 if it overlaps another block';
 
 CREATE FUNCTION @extschema@.medreserve_clear_working_hours(doctor_id integer, weekday integer DEFAULT NULL)
 RETURNS integer
@@ -2216,6 +2239,9 @@ CREATE FUNCTION @extschema@.medreserve_counters(
     OUT fulfilled bigint,
     OUT no_shows bigint,
     OUT late_cancellations bigint,
+    -- issue 14's refusals (section 5): PT422 and PT429
+    OUT refused_key_reused bigint,
+    OUT refused_over_limit bigint,
     OUT stats_reset timestamptz)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'medreserve_counters_1_2'
@@ -3483,7 +3509,7 @@ TO medreserve_admin;
 -- issue 12: a clinic's week
 REVOKE ALL ON FUNCTION
     @extschema@.medreserve_add_doctor(text, text, text),
-    @extschema@.medreserve_set_working_hours(integer, integer, time, time, integer, date, date),
+    @extschema@.medreserve_set_working_hours(integer, integer, time, time, integer, date, date, integer),
     @extschema@.medreserve_clear_working_hours(integer, integer),
     @extschema@.medreserve_list_working_hours(integer),
     @extschema@.medreserve_remove_slots(integer, timestamptz, timestamptz),
@@ -3511,7 +3537,7 @@ GRANT EXECUTE ON FUNCTION
 TO medreserve_patient, medreserve_admin;
 GRANT EXECUTE ON FUNCTION
     @extschema@.medreserve_add_doctor(text, text, text),
-    @extschema@.medreserve_set_working_hours(integer, integer, time, time, integer, date, date),
+    @extschema@.medreserve_set_working_hours(integer, integer, time, time, integer, date, date, integer),
     @extschema@.medreserve_clear_working_hours(integer, integer),
     @extschema@.medreserve_list_working_hours(integer),
     @extschema@.medreserve_remove_slots(integer, timestamptz, timestamptz),

@@ -304,12 +304,94 @@ SELECT id FROM medreserve_cancel(:moved_to, 'away', 'k-cancel-10');
 \echo :LAST_ERROR_SQLSTATE
 \set VERBOSITY default
 
+-- ==== A patient's reschedule obeys the rules of booking ====
+-- the booking window for the new slots (PT409); the live-holds limit for
+-- the slots a hold gains (PT429); no upcoming-bookings limit (a move adds no
+-- booking); admins are exempt.  PT422 and PT429 are counted like the others.
+SELECT pg_temp.counter('refused_over_limit') AS over_before,
+       pg_temp.counter('refused_state_conflict') AS conflict_before,
+       pg_temp.counter('refused_key_reused') AS reused_before \gset
+BEGIN;
+INSERT INTO medreserve.doctors (id, name) VALUES (4, 'Dr Di Eng');
+INSERT INTO medreserve.slots (doctor_id, start_time)
+SELECT 4, now() + interval '1 day' + i * interval '15 minutes' FROM generate_series(1, 6) AS i
+UNION ALL VALUES (4, now() + interval '1 hour'), (4, now() + interval '40 days');
+SELECT id AS soon FROM medreserve.slots WHERE doctor_id = 4 ORDER BY start_time LIMIT 1 \gset
+SELECT id AS far FROM medreserve.slots WHERE doctor_id = 4 ORDER BY start_time DESC LIMIT 1 \gset
+SELECT ids[2] AS a1, ids[3] AS a2, ids[4] AS a3, ids[5] AS a4, ids[6] AS a5, ids[7] AS a6
+FROM (SELECT array_agg(id ORDER BY start_time) AS ids FROM medreserve.slots WHERE doctor_id = 4) s \gset
+SET LOCAL medreserve.min_notice = '2h';
+SET LOCAL medreserve.max_advance = '30d';
+SET LOCAL medreserve.max_live_holds_per_patient = 2;
+SET LOCAL medreserve.max_future_bookings_per_patient = 1;
+SET SESSION AUTHORIZATION mr_gw;
+SELECT pg_temp.as_patient('eve@example.org');
+SELECT id AS eves FROM medreserve_book(:a1, 'Eve Ray') \gset
+\set VERBOSITY terse
+SAVEPOINT s;
+-- at her one upcoming booking, a second booking is over the limit ...
+SELECT id FROM medreserve_book(:a2, 'Eve Ray');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+-- ... but moving the one she has is not
+SELECT slot_id = :a2 AS moved, status FROM medreserve_reschedule(:eves, :a2);
+SELECT id AS eves FROM medreserve.bookings WHERE rescheduled_from = :eves \gset
+SAVEPOINT s;
+-- not into the notice window, nor beyond the advance
+SELECT id FROM medreserve_reschedule(:eves, :soon);
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+SELECT id FROM medreserve_reschedule(:eves, :far);
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+SELECT slot_id = :a2 AS still_there, status FROM medreserve.bookings WHERE id = :eves;
+-- a hold may move as long as it does not take her past two held slots
+RESET ROLE;
+RESET SESSION AUTHORIZATION;
+SET LOCAL medreserve.max_future_bookings_per_patient = 0;
+SET SESSION AUTHORIZATION mr_gw;
+SELECT pg_temp.as_patient('eve@example.org');
+SELECT id AS eves_hold FROM medreserve_hold(:a3, 'Eve Ray') \gset
+-- 1 slot held, 1 more: exactly at the limit
+SELECT status, slot_id = :a4 AS moved FROM medreserve_reschedule(:eves_hold, ARRAY[:a4, :a5]);
+SELECT id AS eves_hold FROM medreserve.bookings WHERE rescheduled_from = :eves_hold \gset
+SAVEPOINT s;
+-- 2 slots held, 1 more: over it (the detail says so)
+\set VERBOSITY default
+SELECT id FROM medreserve_reschedule(:eves_hold, ARRAY[:a3, :a4, :a6]);
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+\set VERBOSITY terse
+-- moving to fewer slots is fine
+SELECT status, slot_id = :a6 AS moved FROM medreserve_reschedule(:eves_hold, :a6);
+-- an idempotency key sent again for another move: PT422, counted
+SELECT slot_id = :a3 AS moved FROM medreserve_reschedule(:eves, :a3, idempotency_key => 'k-eve');
+SELECT id AS eves FROM medreserve.bookings WHERE rescheduled_from = :eves \gset
+SAVEPOINT s;
+SELECT id FROM medreserve_reschedule(:eves, :a4, idempotency_key => 'k-eve');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+\set VERBOSITY default
+RESET ROLE;
+RESET SESSION AUTHORIZATION;
+SELECT pg_temp.no_request();
+-- admins are exempt: the desk moves her booking into the notice window
+SET LOCAL ROLE mr_desk;
+SELECT slot_id = :soon AS moved_by_desk, status FROM medreserve_reschedule(:eves, :soon);
+RESET ROLE;
+SELECT count(*) AS problems FROM medreserve_verify();
+ROLLBACK;
+-- the refusals above were counted by kind: two PT429, two PT409 (window), one PT422
+SELECT pg_temp.counter('refused_over_limit') - :over_before AS over_limit,
+       pg_temp.counter('refused_state_conflict') - :conflict_before AS state_conflict,
+       pg_temp.counter('refused_key_reused') - :reused_before AS key_reused;
+
 -- ==== ALTER ROLE ... SET reaches the role's sessions ====
 SELECT current_user AS superuser \gset
 ALTER ROLE mr_kiosk SET medreserve.max_live_holds_per_patient = 1;
 \c - mr_kiosk
 SHOW medreserve.max_live_holds_per_patient;
-SELECT id, status FROM medreserve_hold(29, 'Max Nye', 'max@example.org');
+SELECT status FROM medreserve_hold(29, 'Max Nye', 'max@example.org');
 SELECT id FROM medreserve_hold(30, 'Max Nye', 'max@example.org');
 \c - :superuser
 ALTER ROLE mr_kiosk RESET ALL;

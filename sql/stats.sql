@@ -97,3 +97,40 @@ SELECT total_bytes < 256 * 1024 AS top_transaction_context_small
 FROM pg_backend_memory_contexts WHERE name = 'TopTransactionContext';
 COMMIT;
 SELECT bookings_confirmed, cancellations FROM medreserve_counters();
+
+-- the statuses of 1.2 (issue 13): every booking is counted once, by its
+-- status; free slots and overdue holds are slot_is_free() and
+-- hold_has_lapsed() (compared here with the tables)
+SELECT id AS arrived FROM medreserve_book(1, 'Mo Arrived') \gset
+SELECT id AS fulfilled FROM medreserve_book(4, 'Nia Fulfilled') \gset
+SELECT id AS no_show FROM medreserve_book(6, 'Oz Noshow') \gset
+UPDATE medreserve.bookings SET status = 'ARRIVED', arrived_at = now() WHERE id = :arrived;
+UPDATE medreserve.bookings SET status = 'FULFILLED', arrived_at = now(), fulfilled_at = now()
+WHERE id = :fulfilled;
+UPDATE medreserve.bookings SET status = 'NOSHOW', no_show_at = now() WHERE id = :no_show;
+SELECT arrived_bookings, fulfilled_bookings, no_show_bookings,
+       pending_bookings + confirmed_bookings + failed_bookings + cancelled_bookings
+       + arrived_bookings + fulfilled_bookings + no_show_bookings
+       = (SELECT count(*) FROM medreserve.bookings) AS every_booking_once,
+       free_future_slots = (SELECT count(*) FROM medreserve.slots s WHERE s.start_time > now()
+                             AND medreserve.slot_is_free(s.capacity, s.seats_confirmed,
+                                                         s.seats_held, s.hold_lapses_at)) AS free_by_slot_is_free,
+       overdue_holds = (SELECT count(*) FROM medreserve.bookings b
+                         WHERE medreserve.hold_has_lapsed(b.status, b.expires_at)) AS overdue_by_hold_has_lapsed
+FROM medreserve_stats();
+-- those bookings still hold their slots: none of the three is free
+SELECT count(*) AS free_among_them FROM medreserve_available_slots(1, '2099-01-01', '2100-01-01')
+WHERE id IN (1, 4, 6);
+SELECT count(*) AS problems FROM medreserve_verify();
+
+-- issue 14's refusals are counted too: an idempotency key sent again with
+-- other arguments (PT422); the patient limits' PT429 is counted in retries.sql
+SELECT refused_key_reused AS reused_before FROM medreserve_counters() \gset
+SELECT status FROM medreserve_book(5, 'Pat Key', idempotency_key => 'k-stats');
+SELECT status FROM medreserve_book(5, 'Pat Key', idempotency_key => 'k-stats');   -- a replay: not a refusal
+\set VERBOSITY terse
+SELECT id FROM medreserve_book(7, 'Pat Key', idempotency_key => 'k-stats');
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+SELECT refused_key_reused - :reused_before AS key_reused, refused_over_limit
+FROM medreserve_counters();

@@ -9,8 +9,10 @@
  * booker does, so it cannot deadlock with them or with another reschedule),
  * then the booking row, cancels the old booking (reason "rescheduled") and
  * makes the new one through booking.c's one insert path, with the same
- * patient data and kind (a hold stays a hold, with a fresh expiry).  Any
- * refusal aborts the whole call: nothing changes.
+ * patient data and kind (a hold stays a hold, with a fresh expiry).  A
+ * patient's move obeys the rules of booking (retries.c): the booking window
+ * for the new slots, and the live-holds limit for the slots a hold gains.
+ * Any refusal aborts the whole call: nothing changes.
  *
  * ARRIVED, FULFILLED and NOSHOW keep their slots (booking_slots rows stay):
  * the visit took, or was owed, that time.  Only admins set them.
@@ -150,6 +152,7 @@ reschedule(FunctionCallInfo fcinfo, bool many_slots)
 	int32		new_booking_id;
 	Datum		booking;
 	IdempotencyKey *key;
+	const char *limited_email;
 
 	medreserve_require_writable("medreserve_reschedule()");
 	medreserve_require_read_committed("medreserve_reschedule()");
@@ -210,6 +213,10 @@ reschedule(FunctionCallInfo fcinfo, bool many_slots)
 				 errhint("Choose other slots; a hold is not extended by moving it to its own slots."),
 				 errhidestmt(true)));
 
+	/* a patient's calls one at a time, and the booking window (retries.c) */
+	limited_email = caller.is_admin ? NULL : caller.claimed_email;
+	medreserve_before_move(limited_email, int4_array(new_ids, nnew));
+
 	/* 2. old and new slots together, ascending: the bookers' lock order */
 	all_ids = palloc(sizeof(int32) * (nold + nnew));
 	nall = merge_ids(old_ids, nold, new_ids, nnew, all_ids);
@@ -260,6 +267,8 @@ reschedule(FunctionCallInfo fcinfo, bool many_slots)
 		v = first_row_column(9, &isnull);
 		request.reason = isnull ? NULL : TextDatumGetCString(v);
 	}
+	/* (after the booking row is read: this runs a statement of its own) */
+	medreserve_check_move_limits(limited_email, nnew, nold, request.kind == RESERVE_HOLD);
 
 	/* 4. the old booking gives its slots back ... */
 	args[1] = CStringGetTextDatum(caller.is_admin ? "clinic" : "patient");

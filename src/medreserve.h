@@ -110,10 +110,14 @@ typedef enum MedreserveCounter
 	COUNTER_FULFILLED,
 	COUNTER_NO_SHOWS,				/* marked by an admin or by the sweep */
 	COUNTER_LATE_CANCELLATIONS,
+	/* 1.2, issue 14: refusals of safe retries and fair use */
+	COUNTER_REFUSED_KEY_REUSED,		/* PT422 */
+	COUNTER_REFUSED_OVER_LIMIT,		/* PT429 */
 	NUM_MEDRESERVE_COUNTERS
 } MedreserveCounter;
 
 #define COUNTERS_V1_0	10		/* counters declared by medreserve 1.0 and 1.1 */
+#define COUNTERS_V1_2	17		/* counters declared by medreserve 1.2 */
 
 /* events.c */
 #define MEDRESERVE_EVENTS_CHANNEL "medreserve_events"

@@ -21,7 +21,10 @@
  * cannot both pass a limit.  Under that lock: a hold the patient already has
  * on exactly these slots is returned as it is; the booking window
  * (min_notice, max_advance) is checked; then the live holds (in slots) and
- * upcoming bookings are counted against their limits (PT429).
+ * upcoming bookings are counted against their limits (PT429).  A reschedule
+ * takes the same lock and the same checks of its new slots (before it locks
+ * any slot), except that it adds no upcoming booking: only the slots it
+ * adds to a hold count against a limit.
  *
  *-------------------------------------------------------------------------
  */
@@ -366,15 +369,20 @@ check_booking_window(Datum id_array)
 	}
 }
 
-/* PT429 when this call would take the patient past a limit. */
+/*
+ * PT429 when this call would take the patient past a limit: more_held slots
+ * added to the patient's live holds (when hold), and one more upcoming
+ * booking (when new_booking: a book or hold; a reschedule moves one).
+ */
 static void
-check_patient_limits(Datum email, int nslots, bool hold)
+check_patient_limits(Datum email, int more_held, bool hold, bool new_booking)
 {
 	bool		isnull;
 	int32		held_slots;
 	int32		upcoming;
 
-	if ((!hold || medreserve_max_live_holds == 0) && medreserve_max_future_bookings == 0)
+	if ((!hold || more_held <= 0 || medreserve_max_live_holds == 0) &&
+		(!new_booking || medreserve_max_future_bookings == 0))
 		return;
 	medreserve_execute(PLAN_PATIENT_LOAD, &email, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
@@ -383,17 +391,18 @@ check_patient_limits(Datum email, int nslots, bool hold)
 	held_slots = DatumGetInt32(column(0, 1, &isnull));
 	upcoming = DatumGetInt32(column(0, 2, &isnull));
 
-	if (hold && medreserve_max_live_holds > 0 &&
-		held_slots + nslots > medreserve_max_live_holds)
+	if (hold && more_held > 0 && medreserve_max_live_holds > 0 &&
+		held_slots + more_held > medreserve_max_live_holds)
 		ereport(ERROR,
 				(errcode(ERRCODE_MEDRESERVE_TOO_MANY),
 				 errmsg("too many slots held"),
 				 errdetail_plural("The patient holds %d slot now and asks for %d more; at most %d may be held at a time (medreserve.max_live_holds_per_patient).",
 								  "The patient holds %d slots now and asks for %d more; at most %d may be held at a time (medreserve.max_live_holds_per_patient).",
-								  held_slots, held_slots, nslots, medreserve_max_live_holds),
+								  held_slots, held_slots, more_held, medreserve_max_live_holds),
 				 errhint("Confirm or cancel a hold, or let one lapse, then try again."),
 				 errhidestmt(true)));
-	if (medreserve_max_future_bookings > 0 && upcoming + 1 > medreserve_max_future_bookings)
+	if (new_booking && medreserve_max_future_bookings > 0 &&
+		upcoming + 1 > medreserve_max_future_bookings)
 		ereport(ERROR,
 				(errcode(ERRCODE_MEDRESERVE_TOO_MANY),
 				 errmsg("too many upcoming bookings"),
@@ -444,8 +453,42 @@ medreserve_before_reserve(IdempotencyKey *key, const char *limited_email,
 	}
 
 	check_booking_window(id_array);
-	check_patient_limits(values[0], nslots, hold);
+	check_patient_limits(values[0], nslots, hold, true);
 	return false;
+}
+
+/*
+ * Before a reschedule locks any slot (SPI connected; id_array its new slots):
+ * for a patient (limited_email not NULL; admins are exempt) take the lock
+ * that serialises the patient's calls, as book and hold do and in the same
+ * order (after the key row, before the slots), and check the new slots
+ * against the booking window (PT409).
+ */
+void
+medreserve_before_move(const char *limited_email, Datum id_array)
+{
+	Datum		email;
+
+	if (limited_email == NULL)
+		return;
+	email = CStringGetTextDatum(limited_email);
+	medreserve_execute(PLAN_LOCK_PATIENT, &email, NULL, SPI_OK_SELECT);
+	check_booking_window(id_array);
+}
+
+/*
+ * With the booking locked and still live, before it gives its slots back:
+ * PT429 when moving a hold of nold slots to nnew slots would take the
+ * patient past medreserve.max_live_holds_per_patient.  A move adds no
+ * upcoming booking, so max_future_bookings_per_patient does not apply, and
+ * a move that adds no held slot is never refused by a limit.
+ */
+void
+medreserve_check_move_limits(const char *limited_email, int nnew, int nold, bool hold)
+{
+	if (limited_email == NULL)
+		return;
+	check_patient_limits(CStringGetTextDatum(limited_email), nnew - nold, hold, false);
 }
 
 /*

@@ -52,6 +52,9 @@ extern bool medreserve_before_reserve(IdempotencyKey *key, const char *limited_e
 									  bool signed_in, Datum id_array, int nslots,
 									  bool hold);
 extern bool medreserve_before_change(IdempotencyKey *key);
+extern void medreserve_before_move(const char *limited_email, Datum id_array);
+extern void medreserve_check_move_limits(const char *limited_email, int nnew, int nold,
+										 bool hold);
 extern void medreserve_after_change(IdempotencyKey *key, int32 booking_id);
 extern void medreserve_prune_idempotency_keys(void);
 

@@ -25,6 +25,7 @@
 #include "utils/timestamp.h"
 
 #include "medreserve.h"
+#include "retries.h"
 
 PG_FUNCTION_INFO_V1(medreserve_counters);
 PG_FUNCTION_INFO_V1(medreserve_counters_1_2);
@@ -35,6 +36,10 @@ typedef struct MedreserveSharedCounters
 	pg_atomic_uint64 counts[NUM_MEDRESERVE_COUNTERS];
 	pg_atomic_uint64 reset_at;	/* TimestampTz of the last reset */
 } MedreserveSharedCounters;
+
+/* 1.2's declaration ends with the counters of issue 14 */
+StaticAssertDecl(COUNTERS_V1_2 == COUNTER_REFUSED_OVER_LIMIT + 1,
+				 "COUNTERS_V1_2 must match medreserve 1.2's declaration of medreserve_counters()");
 
 static MedreserveSharedCounters *shared_counters = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -192,6 +197,12 @@ medreserve_count_refusal(int sqlerrcode)
 		case ERRCODE_MEDRESERVE_CONFLICT:
 			counter = COUNTER_REFUSED_STATE_CONFLICT;
 			break;
+		case ERRCODE_MEDRESERVE_KEY_REUSED:
+			counter = COUNTER_REFUSED_KEY_REUSED;
+			break;
+		case ERRCODE_MEDRESERVE_TOO_MANY:
+			counter = COUNTER_REFUSED_OVER_LIMIT;
+			break;
 		default:
 			return;
 	}
@@ -264,11 +275,14 @@ medreserve_counters(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* The shape declared by 1.2: every counter. */
+/*
+ * The shape declared by 1.2: the first seventeen.  A counter added later
+ * comes with its own declaration and entry point; this one keeps reading 1.2's.
+ */
 Datum
 medreserve_counters_1_2(PG_FUNCTION_ARGS)
 {
-	counters_internal(fcinfo, NUM_MEDRESERVE_COUNTERS);
+	counters_internal(fcinfo, COUNTERS_V1_2);
 	return (Datum) 0;
 }
 

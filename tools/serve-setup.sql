@@ -66,7 +66,7 @@ SELECT count(*) AS doctors_added
 
 DO $$
 BEGIN
-    IF to_regprocedure('api.medreserve_set_working_hours(integer, integer, time, time, integer, date, date)') IS NULL THEN
+    IF to_regprocedure('api.medreserve_set_working_hours(integer, integer, time, time, integer, date, date, integer)') IS NULL THEN
         RETURN;
     END IF;
     PERFORM api.medreserve_set_working_hours(d.id, weekday, block.starts, block.ends, s.minutes)

@@ -3,7 +3,7 @@
 -- the rules at their edges (half-open blocks, the skipped hour, idempotent
 -- generation, time off that cancels nothing).
 BEGIN;
-SELECT plan(36);
+SELECT plan(50);
 
 -- Tables and constraints ----------------------------------------------------
 SELECT has_table('medreserve', 'working_hours', 'table working_hours exists');
@@ -11,7 +11,7 @@ SELECT has_table('medreserve', 'time_off', 'table time_off exists');
 SELECT has_table('medreserve', 'generation_state', 'table generation_state exists');
 SELECT columns_are('medreserve', 'working_hours',
                    ARRAY['id', 'doctor_id', 'weekday', 'starts', 'ends', 'slot_minutes',
-                         'valid_from', 'valid_until', 'created_at'],
+                         'capacity', 'valid_from', 'valid_until', 'created_at'],
                    'working_hours has the expected columns');
 SELECT columns_are('medreserve', 'time_off',
                    ARRAY['id', 'doctor_id', 'from_time', 'until_time', 'reason', 'created_at'],
@@ -30,8 +30,9 @@ SELECT has_index('medreserve', 'slots', 'slots_start_time_id_idx', ARRAY['start_
 SELECT has_function('medreserve_add_doctor', ARRAY['text', 'text', 'text'], 'medreserve_add_doctor(text,text,text) exists');
 SELECT hasnt_function('medreserve_add_doctor', ARRAY['text', 'text'], 'the two-argument medreserve_add_doctor is gone');
 SELECT has_function('medreserve_set_working_hours',
-                    ARRAY['integer', 'integer', 'time without time zone', 'time without time zone', 'integer', 'date', 'date'],
-                    'medreserve_set_working_hours exists');
+                    ARRAY['integer', 'integer', 'time without time zone', 'time without time zone', 'integer', 'date', 'date', 'integer'],
+                    'medreserve_set_working_hours exists, capacity last');
+SELECT col_default_is('medreserve', 'working_hours', 'capacity', '1', 'working hours make slots of one seat by default');
 SELECT has_function('medreserve_find_slots',
                     ARRAY['text', 'timestamp with time zone', 'timestamp with time zone', 'integer[]', 'integer'],
                     'medreserve_find_slots exists');
@@ -52,7 +53,7 @@ SELECT ok(has_function_privilege('medreserve_patient',
           'medreserve_find_slots(text,timestamptz,timestamptz,integer[],integer)', 'EXECUTE'),
           'patients may search');
 SELECT ok(NOT has_function_privilege('medreserve_patient',
-          'medreserve_set_working_hours(integer,integer,time,time,integer,date,date)', 'EXECUTE'),
+          'medreserve_set_working_hours(integer,integer,time,time,integer,date,date,integer)', 'EXECUTE'),
           'patients may not set working hours');
 SELECT ok(NOT has_function_privilege('medreserve_patient',
           'medreserve_add_time_off(integer,timestamptz,timestamptz,text)', 'EXECUTE'),
@@ -87,6 +88,42 @@ SELECT is((SELECT count(*)::int FROM medreserve_add_time_off(:doc, '2099-03-09 0
           'time off over a day without bookings returns none');
 SELECT is((SELECT count(*)::int FROM medreserve.slots WHERE doctor_id = :doc AND start_time >= '2099-03-09'), 0,
           'and removes that day''s free slots');
+
+-- Working hours take a capacity (issue 11: group sessions) --------------------
+SELECT id AS grp FROM medreserve_add_doctor('Dr Group', 'group therapy', 'UTC') \gset
+SELECT throws_ok(format($$SELECT medreserve_set_working_hours(%s, 2, '10:00', '12:00', 60, '2099-03-10', '2099-03-10', 0)$$, :grp),
+                 '22023', 'capacity must be between 1 and 1000', 'capacity 0 is refused');
+SELECT throws_ok(format($$SELECT medreserve_set_working_hours(%s, 2, '10:00', '12:00', 60, '2099-03-10', '2099-03-10', 1001)$$, :grp),
+                 '22023', 'capacity must be between 1 and 1000', 'capacity 1001 is refused');
+SELECT throws_ok(format($$SELECT medreserve_set_working_hours(%s, 2, '10:00', '12:00', 60, '2099-03-10', '2099-03-10', NULL)$$, :grp),
+                 '22004', NULL, 'a NULL capacity is refused');
+SELECT is((SELECT count(*)::int FROM medreserve.working_hours WHERE doctor_id = :grp), 0,
+          'the refusals left no block');
+SELECT is((SELECT capacity FROM medreserve_set_working_hours(doctor_id => :grp, weekday => 2, starts => '10:00',
+                                                             ends => '12:00', slot_minutes => 60,
+                                                             valid_from => '2099-03-10', valid_until => '2099-03-10',
+                                                             capacity => 3)), 3,
+          'a block of 3 seats (named arguments)');
+SELECT is((SELECT capacity FROM medreserve_set_working_hours(doctor_id => :grp, weekday => 3, starts => '10:00',
+                                                             ends => '11:00', valid_from => '2099-03-11',
+                                                             valid_until => '2099-03-11')), 1,
+          'the old call form without capacity still works and makes blocks of one seat');
+SELECT results_eq(format('SELECT weekday, capacity FROM medreserve_list_working_hours(%s)', :grp),
+                  $$VALUES (2, 3), (3, 1)$$, 'the listing shows each block''s capacity');
+SELECT is(medreserve_generate_slots('2099-03-11'), 6::bigint, 'generation makes 2 slots on Tuesday and 4 on Wednesday');
+SELECT results_eq(format($$SELECT extract(isodow FROM start_time)::int, capacity, count(*)::int
+                             FROM medreserve.slots WHERE doctor_id = %s GROUP BY 1, 2 ORDER BY 1$$, :grp),
+                  $$VALUES (2, 3, 2), (3, 1, 4)$$, 'each generated slot has its block''s capacity');
+SELECT id AS grp_slot FROM medreserve.slots WHERE doctor_id = :grp ORDER BY start_time LIMIT 1 \gset
+SELECT lives_ok(format($$SELECT medreserve_book(%1$s, 'Ann Lee'), medreserve_book(%1$s, 'Bob Marsh'),
+                                medreserve_hold(%1$s, 'Cy Park')$$, :grp_slot),
+                'three patients take the three seats of a generated slot');
+SELECT throws_ok(format($$SELECT medreserve_book(%s, 'Dee Holt')$$, :grp_slot),
+                 '23505', NULL, 'a fourth is refused: the slot is full');
+SELECT is((SELECT count(*)::int FROM medreserve.booking_slots WHERE slot_id = :grp_slot), 3,
+          'exactly three seats are taken');
+SELECT is((SELECT count(*)::int FROM medreserve_available_slots(:grp, '2099-03-10', '2099-03-11')), 1,
+          'the full slot is no longer available, the other one is');
 SELECT is_empty('SELECT * FROM medreserve_verify()', 'the invariants hold');
 
 SELECT * FROM finish();
