@@ -13,7 +13,7 @@ MR_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MR_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-client-15
              postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
              libipc-run-perl pgbouncer openssl nginx chromium make gcc curl
-             cppcheck clang-tidy libasan8 libubsan1)
+             cppcheck clang-tidy libasan8 libubsan1 wrk)
 export PG_CONFIG=${MR_PG_CONFIG:-${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}}
 PGBIN=$("$PG_CONFIG" --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
 
@@ -44,9 +44,10 @@ mr_install_packages() {
         mr_say "installing playwright-core from npm (test/browser/package-lock.json)"
         (cd "$MR_TOP/test/browser" && timeout 300 npm ci --no-audit --no-fund >/dev/null)
     fi
-    # the FHIR validator (@medplum/core) and the reference event worker (pg)
+    # the FHIR validator (@medplum/core), the reference event worker (pg) and
+    # the HTTP benchmark (express, pg, PostgREST: bench/run.sh case 8)
     local dir
-    for dir in test/fhir examples/event-worker; do
+    for dir in test/fhir examples/event-worker bench/http; do
         if [ ! -d "$MR_TOP/$dir/node_modules" ]; then
             mr_say "installing $dir's npm packages ($dir/package-lock.json)"
             (cd "$MR_TOP/$dir" && timeout 300 npm ci --no-audit --no-fund >/dev/null)
