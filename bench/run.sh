@@ -23,6 +23,10 @@
 #                         the same plain query on the tables
 #   7 group session       32 clients race for the ten seats of each slot,
 #                         medreserve vs the PL/pgSQL twin
+#   8 HTTP booking        POST one booking per request with wrk: PostgREST
+#                         (examples/postgrest.conf) + medreserve_book() vs
+#                         the design document's Express + node-postgres
+#                         controller (bench/http/), req/s and p99 latency
 #
 # plus diagnostics that tell where the time goes: the sweep with batches of
 # 10000, the design's UPDATE made to release the slots too, and availability
@@ -43,7 +47,8 @@
 # BENCH_SLOTS_PER_DOCTOR (1000; smoke 400), BENCH_SWEEP_HOLDS (100000; smoke
 # 2000), BENCH_CLIENTS ("1 8 32"), BENCH_CONTENDED_CLIENTS (32),
 # BENCH_HOLD_CLIENTS ("8"), BENCH_AVAIL_CLIENTS (8), BENCH_GROUP_CLIENTS (32),
-# BENCH_GROUP_CAPACITY (10), BENCH_CASES ("1 2 3 4 5 7": the cases to run; the day sheet, 6, follows case 5),
+# BENCH_GROUP_CAPACITY (10), BENCH_CASES ("1 2 3 4 5 7 8": the cases to run; the day sheet, 6, follows case 5),
+# BENCH_HTTP_CONNECTIONS ("8 32": wrk connections of case 8),
 # BENCH_PORT (55500),
 # BENCH_OUT (bench/RESULTS.md; smoke: a file in the scratch folder),
 # BENCH_QUIET_WAIT (30; smoke 0): before each measurement wait up to this many
@@ -80,7 +85,8 @@ HOLD_CLIENTS=${BENCH_HOLD_CLIENTS:-"8"}
 AVAIL_CLIENTS=${BENCH_AVAIL_CLIENTS:-8}
 GROUP_CLIENTS=${BENCH_GROUP_CLIENTS:-32}
 GROUP_CAPACITY=${BENCH_GROUP_CAPACITY:-10}
-CASES=" ${BENCH_CASES:-1 2 3 4 5 7} "
+HTTP_CONNECTIONS=${BENCH_HTTP_CONNECTIONS:-"8 32"}
+CASES=" ${BENCH_CASES:-1 2 3 4 5 7 8} "
 want() { [[ $CASES == *" $1 "* ]]; }
 PORT_FROM=${BENCH_PORT:-55500}
 
@@ -88,7 +94,7 @@ PORT_FROM=${BENCH_PORT:-55500}
 command_line="bash bench/run.sh${*:+ $*}"
 for v in BENCH_SMOKE BENCH_SECONDS BENCH_RUNS BENCH_DOCTORS BENCH_SLOTS_PER_DOCTOR BENCH_SWEEP_HOLDS \
          BENCH_CLIENTS BENCH_CONTENDED_CLIENTS BENCH_HOLD_CLIENTS BENCH_AVAIL_CLIENTS BENCH_PORT \
-         BENCH_GROUP_CLIENTS BENCH_GROUP_CAPACITY BENCH_CASES BENCH_QUIET_WAIT; do
+         BENCH_GROUP_CLIENTS BENCH_GROUP_CAPACITY BENCH_CASES BENCH_QUIET_WAIT BENCH_HTTP_CONNECTIONS; do
     [ -n "${!v:-}" ] && command_line="$v='${!v}' $command_line"
 done
 
@@ -104,6 +110,7 @@ on_exit() {
         echo "not ok - the benchmark stopped before its end (exit status $rc)"
         echo "$passed passed, $((failed + 1)) failed"
     fi
+    declare -F http_stop >/dev/null && http_stop   # case 8's servers
     mr_cleanup
 }
 trap on_exit EXIT
@@ -587,6 +594,41 @@ q -c "UPDATE medreserve.slots SET capacity = 1 WHERE id < $FIRST + $group_slots"
 fi  # case 7
 
 # ---------------------------------------------------------------------------
+if want 8; then
+mr_say "case 8: HTTP booking (wrk; PostgREST + medreserve_book() vs the design's Express + node-postgres controller)"
+source "$BENCH_DIR/http/lib.sh"
+reset_bookings
+http_start
+http_stride=$(( NSLOTS / HTTP_THREADS ))   # each wrk thread books its own slots
+http_warm_up "$FIRST" "$http_stride"
+for c in $HTTP_CONNECTIONS; do
+    for run in $(seq 1 "$RUNS"); do
+        for v in $(in_order "$run" postgrest design); do
+            reset_bookings
+            wait_quiet
+            what="http $v, $c connections, run $run"
+            if http_wrk "$v" "$c" "$FIRST" "$http_stride"; then
+                record http "$c" "$v" "$run" "$HTTP_RPS" "req/s"
+                record http_p99 "$c" "$v" "$run" "$HTTP_P99_MS" "ms"
+                record http_cpu "$c" "$v" "$run" "$(echo "$HTTP_CPU_APP_MS + $HTTP_CPU_PG_MS" | bc)" "CPU ms/request"
+                record http_cpu "$c" "$v (server)" "$run" "$HTTP_CPU_APP_MS" "CPU ms/request"
+                check "$what: every answer 2xx ($HTTP_REQUESTS answers, $HTTP_NON2XX with status >= 400, $HTTP_SOCKET_ERRORS socket errors)" \
+                    "$( [ "$HTTP_NON2XX" -eq 0 ] && [ "$HTTP_SOCKET_ERRORS" -eq 0 ] && [ "$HTTP_REQUESTS" -gt 0 ]; echo $?)"
+                check "$what: no wrk thread ran out of its $http_stride slots (at most $HTTP_MAX_USED used)" \
+                    "$( [ "$HTTP_MAX_USED" -lt "$http_stride" ]; echo $?)"
+                check_bookings "$what" "$HTTP_REQUESTS" "$c" CONFIRMED
+                [ "$run" != 1 ] || verify_after "$what"
+            else
+                check "$what: wrk ran to its end" 1
+            fi
+        done
+    done
+done
+http_stop
+reset_bookings
+fi  # case 8
+
+# ---------------------------------------------------------------------------
 mr_say "report"
 # comparisons: CASE|CLIENTS|NUMERATOR|DENOMINATOR|TARGET|KIND (ge: ratio >= target; le: time ratio <= target)
 comparisons=()
@@ -610,6 +652,11 @@ comparisons+=("sweep|1|medreserve|design|1.3|le" "sweep|1|medreserve_batch_10000
               "available|$AVAIL_CLIENTS|medreserve|denormalized||ge"
               "daysheet|$AVAIL_CLIENTS|medreserve|design||ge"
               "group|$GROUP_CLIENTS|medreserve|plpgsql|2|ge" "group|$GROUP_CLIENTS|medreserve (won)|plpgsql (won)||ge")
+for c in $HTTP_CONNECTIONS; do
+    t_http=""; t_p99=""; case $c in 8|32) t_http=1.5; t_p99=1 ;; esac
+    comparisons+=("http|$c|postgrest|design|$t_http|ge" "http_p99|$c|postgrest|design|$t_p99|le"
+                  "http_cpu|$c|postgrest|design||le" "http_cpu|$c|postgrest (server)|design (server)||le")
+done
 q -c "CREATE TABLE bench.comparisons (ord serial, case_name text, clients int, num text, den text, target float8, kind text)"
 for line in "${comparisons[@]}"; do
     IFS='|' read -r cs cl num den tg kind <<<"$line"
@@ -731,7 +778,15 @@ finished_at=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
     echo "column, kept under the slot lock that booking already takes, would give; 1.2's"
     echo "medreserve now does this on the slots table itself); \`group\` = $GROUP_CLIENTS clients"
     echo "race for the $GROUP_CAPACITY seats of each slot of capacity $GROUP_CAPACITY, through"
-    echo "medreserve_book() or the PL/pgSQL twin, refusals caught by bench.try_book."
+    echo "medreserve_book() or the PL/pgSQL twin, refusals caught by bench.try_book;"
+    echo "\`http\` = case 8, wrk (-t ${HTTP_THREADS:-2}, $SECS s per side) POSTs one booking per request of a slot"
+    echo "no other request books: \`postgrest\` = PostgREST 12.0.2 with examples/postgrest.conf"
+    echo "calling medreserve_book() under a patient's JWT, \`design\` = the design document's"
+    echo "Express + node-postgres controller (bench/http/design-server.js, six round trips);"
+    echo "\`http_p99\` = their 99th-percentile latency in ms (lower is better, target: no worse);"
+    echo "\`http_cpu\` = CPU time per request of the server and the cluster's processes together,"
+    echo "and of the server alone (\`(server)\`): what each side costs when the cores are the limit"
+    echo "(diagnostic; lower is better)."
     echo
     echo "## Statements per booking"
     echo
