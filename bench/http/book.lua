@@ -1,11 +1,15 @@
 -- bench/http/book.lua: wrk script of bench/run.sh case 8.  Every request
 -- POSTs one booking of a slot no other request books: wrk thread t walks its
--- own range first + t * stride, first + t * stride + 1, ...
+-- own range first + t * stride, first + t * stride + 1, ...  Slot s is
+-- booked by patient k = s mod PATIENTS (patient-<k>@bench.example), so the
+-- requests in flight are of different patients, and each patient books a
+-- few slots in a run, with the same token each time, as a browser would.
 --
---   wrk -t2 -c8 -d10s -s book.lua URL -- postgrest|design FIRST STRIDE [TOKEN]
+--   wrk -t2 -c8 -d10s -s book.lua URL -- postgrest|design FIRST STRIDE TOKENS_FILE
 --
+-- TOKENS_FILE: the patients' JWTs, line k+1 for patient k (tokens.js)
 -- postgrest: POST /rpc/medreserve_book {"slot_id", "patient_name"} with the
---            JWT in Authorization (the patient's email is its claim)
+--            patient's JWT in Authorization (the email is its claim)
 -- design:    POST /api/slots/book {"slotId", "patientName", "patientEmail"}
 -- At the end it prints one line for bench/http/lib.sh:
 --   MRBENCH requests=.. duration_us=.. non2xx=.. socket_errors=.. p50_us=.. p99_us=.. max_used=..
@@ -25,23 +29,29 @@ function init(args)
   first = tonumber(args[2])
   stride = tonumber(args[3])
   n = 0
+  tokens = {}
+  for line in io.lines(args[4]) do tokens[#tokens + 1] = line end
+  if #tokens == 0 then error("book.lua: no tokens in " .. tostring(args[4])) end
   if kind == "postgrest" then
     path = "/rpc/medreserve_book"
-    headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. args[4] }
-    body = '{"slot_id":%d,"patient_name":"Bench Patient"}'
+    body = '{"slot_id":%d,"patient_name":"Bench Patient %d"}'
   elseif kind == "design" then
     path = "/api/slots/book"
-    headers = { ["Content-Type"] = "application/json" }
-    body = '{"slotId":%d,"patientName":"Bench Patient","patientEmail":"bench@example.org"}'
+    body = '{"slotId":%d,"patientName":"Bench Patient %d","patientEmail":"patient-%d@bench.example"}'
   else
     error("book.lua: the first argument is postgrest or design, not " .. tostring(kind))
   end
+  headers = { ["Content-Type"] = "application/json" }
 end
 
 function request()
   local slot = first + tid * stride + n
+  local k = slot % #tokens
   n = n + 1
-  return wrk.format("POST", path, headers, string.format(body, slot))
+  if kind == "postgrest" then
+    headers["Authorization"] = "Bearer " .. tokens[k + 1]
+  end
+  return wrk.format("POST", path, headers, string.format(body, slot, k, k))
 end
 
 function done(summary, latency, requests)

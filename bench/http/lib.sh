@@ -22,6 +22,7 @@
 
 HTTP_DIR=$MR_TOP/bench/http
 HTTP_THREADS=${HTTP_THREADS:-2}        # wrk threads (the machine's cores)
+HTTP_PATIENTS=${HTTP_PATIENTS:-1000}   # patients booking (a token each)
 HTTP_PIDS=()
 
 # http_wait_ok URL WHAT LOG: poll URL until it answers 200 (PostgREST answers
@@ -44,9 +45,10 @@ http_start() {
 
     local secret port_rest port_design socket uri
     secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-    # a patient's token, as test/http signs them; valid for a day
-    HTTP_TOKEN=$(node "$MR_TOP/tools/jwt.js" "$secret" \
-        "{\"role\":\"web_patient\",\"email\":\"bench@example.org\",\"exp\":$(( $(date +%s) + 86400 ))}")
+    # the patients' tokens (valid for a day): one patient's calls are
+    # serialised by medreserve's fair-use lock, so the load comes from many
+    HTTP_TOKENS=$MR_WORK/tokens
+    node "$HTTP_DIR/tokens.js" "$secret" "$HTTP_PATIENTS" > "$HTTP_TOKENS"
     port_rest=$(mr_free_port $((PGPORT + 100)))
     port_design=$(mr_free_port $((port_rest + 1)))
     socket=$(printf '%s' "$PGHOST" | sed 's|/|%2F|g')
@@ -88,7 +90,7 @@ http_warm_up() {
     for side in postgrest design; do
         url=HTTP_URL_$side
         wrk -t "$HTTP_THREADS" -c 32 -d 1s -s "$HTTP_DIR/book.lua" "${!url}" \
-            -- "$side" "$1" "$2" "${HTTP_TOKEN:-}" > /dev/null 2>&1 || true
+            -- "$side" "$1" "$2" "$HTTP_TOKENS" > /dev/null 2>&1 || true
     done
 }
 
@@ -127,7 +129,7 @@ http_wrk() {
     threads=$(( conns < HTTP_THREADS ? conns : HTTP_THREADS ))
     app0=$(http_ticks "$app_pid"); pg0=$(http_ticks $(http_cluster_pids))
     wrk -t "$threads" -c "$conns" -d "${SECS}s" --timeout 10s -s "$HTTP_DIR/book.lua" "$url" \
-        -- "$side" "$first" "$stride" "${HTTP_TOKEN:-}" > "$out" 2>&1 || rc=$?
+        -- "$side" "$first" "$stride" "$HTTP_TOKENS" > "$out" 2>&1 || rc=$?
     line=$(grep '^MRBENCH ' "$out" || true)
     if [ $rc -ne 0 ] || [ -z "$line" ]; then
         sed 's/^/#   /' "$out" | tail -5
