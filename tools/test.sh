@@ -34,7 +34,7 @@ cleanup() { [ -n "${MR_KEEP:-}" ] || rm -rf "$copy"; }
 trap cleanup EXIT
 (cd "$MR_TOP" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - 2>/dev/null) \
     | tar -C "$copy" -xf -
-for dir in test/http test/fhir examples/event-worker; do
+for dir in test/http test/fhir examples/event-worker bench/http; do
     cp -a "$MR_TOP/$dir/node_modules" "$copy/$dir/"
 done
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$copy"
