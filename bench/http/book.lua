@@ -1,11 +1,12 @@
 -- bench/http/book.lua: wrk script of bench/run.sh case 8.  Every request
 -- POSTs one booking of a slot no other request books: wrk thread t walks its
--- own range first + t * stride, first + t * stride + 1, ...  Slot s is
--- booked by patient k = s mod PATIENTS (patient-<k>@bench.example), so the
--- requests in flight are of different patients, and each patient books a
--- few slots in a run, with the same token each time, as a browser would.
+-- own range first + t * stride, first + t * stride + 1, ...  Thread t's
+-- n-th request is of patient k = (n * THREADS + t) mod PATIENTS
+-- (patient-<k>@bench.example), so the requests in flight, in all threads,
+-- are of different patients, and each patient books a few slots in a run,
+-- with the same token each time, as a browser would.
 --
---   wrk -t2 -c8 -d10s -s book.lua URL -- postgrest|design FIRST STRIDE TOKENS_FILE
+--   wrk -t2 -c8 -d10s -s book.lua URL -- postgrest|design FIRST STRIDE TOKENS_FILE THREADS
 --
 -- TOKENS_FILE: the patients' JWTs, line k+1 for patient k (tokens.js)
 -- postgrest: POST /rpc/medreserve_book {"slot_id", "patient_name"} with the
@@ -28,6 +29,7 @@ function init(args)
   kind = args[1]
   first = tonumber(args[2])
   stride = tonumber(args[3])
+  threads = tonumber(args[5])
   n = 0
   tokens = {}
   for line in io.lines(args[4]) do tokens[#tokens + 1] = line end
@@ -46,7 +48,7 @@ end
 
 function request()
   local slot = first + tid * stride + n
-  local k = slot % #tokens
+  local k = (n * threads + tid) % #tokens
   n = n + 1
   if kind == "postgrest" then
     headers["Authorization"] = "Bearer " .. tokens[k + 1]

@@ -90,7 +90,7 @@ http_warm_up() {
     for side in postgrest design; do
         url=HTTP_URL_$side
         wrk -t "$HTTP_THREADS" -c 32 -d 1s -s "$HTTP_DIR/book.lua" "${!url}" \
-            -- "$side" "$1" "$2" "$HTTP_TOKENS" > /dev/null 2>&1 || true
+            -- "$side" "$1" "$2" "$HTTP_TOKENS" "$HTTP_THREADS" > /dev/null 2>&1 || true
     done
 }
 
@@ -129,9 +129,9 @@ http_wrk() {
     threads=$(( conns < HTTP_THREADS ? conns : HTTP_THREADS ))
     app0=$(http_ticks "$app_pid"); pg0=$(http_ticks $(http_cluster_pids))
     wrk -t "$threads" -c "$conns" -d "${SECS}s" --timeout 10s -s "$HTTP_DIR/book.lua" "$url" \
-        -- "$side" "$first" "$stride" "$HTTP_TOKENS" > "$out" 2>&1 || rc=$?
+        -- "$side" "$first" "$stride" "$HTTP_TOKENS" "$threads" > "$out" 2>&1 || rc=$?
     line=$(grep '^MRBENCH ' "$out" || true)
-    if [ $rc -ne 0 ] || [ -z "$line" ]; then
+    if [ $rc -ne 0 ] || [ -z "$line" ] || [[ $line == *" requests=0 "* ]]; then
         sed 's/^/#   /' "$out" | tail -5
         return 1
     fi
