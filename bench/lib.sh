@@ -1,0 +1,175 @@
+# bench/lib.sh: what the benchmark scripts share (sourced after tools/lib.sh,
+# not run): bench/run.sh and bench/growth.sh.
+#
+# bench_start PORT-FROM OUTNAME   scratch folder, exit trap that reports an
+#                                 early stop, a throwaway cluster with
+#                                 medreserve preloaded, database "bench"
+#                                 with the extension, bench/sql/helpers.sql
+#                                 and a copy of bench/scripts; sets OUT
+#                                 (BENCH_OUT, or bench/OUTNAME, or a file in
+#                                 the scratch folder for a smoke run)
+# bench_context                   started_at, revision, load_at_start,
+#                                 other_servers for the report
+# bench_settings                  the server settings table of the report
+# q, check, record, verify_after, check_bookings, reset_bookings,
+# wait_quiet, pgb, time_sql, in_order: see each below.
+#
+# The caller sets smoke (0/1), QUIET_WAIT, SECS and BENCH_DIR first, and
+# finished=yes when it reached its end.
+
+bench_start() {  # bench_start PORT-FROM OUTNAME [extra postgresql.conf lines...]
+    local port_from=$1 outname=$2; shift 2
+    mr_make_workdir
+    finished=""
+    passed=0; failed=0
+    trap bench_on_exit EXIT
+    OUT=${BENCH_OUT:-}
+    [ -n "$OUT" ] || { if [ "$smoke" = 1 ]; then OUT=$MR_WORK/$outname; else OUT=$BENCH_DIR/$outname; fi; }
+    local port; port=$(mr_free_port "$port_from")
+    mr_say "starting a throwaway cluster on port $port ($MR_WORK)"
+    mr_cluster_start "$port" "shared_preload_libraries = 'medreserve'" "$@"
+    export PGDATABASE=bench
+    mr_psql -d postgres -c "CREATE DATABASE bench"
+    mr_psql -c "SET client_min_messages = warning" -c "CREATE EXTENSION medreserve CASCADE"
+    mr_psql -f "$BENCH_DIR/sql/helpers.sql"
+    cp -r "$BENCH_DIR/scripts" "$MR_WORK/scripts"
+    [ "$(id -u)" -eq 0 ] && chown -R postgres: "$MR_WORK/scripts"
+    return 0
+}
+
+bench_on_exit() {
+    local rc=$?
+    if [ -z "$finished" ]; then
+        echo "not ok - the benchmark stopped before its end (exit status $rc)"
+        echo "$passed passed, $((failed + 1)) failed"
+    fi
+    declare -F http_stop >/dev/null && http_stop   # run.sh case 8's servers
+    mr_cleanup
+}
+
+bench_context() {
+    started_at=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+    # the code under test
+    revision=$(git -C "$MR_TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    if [ "$revision" != unknown ] && [ -n "$(git -C "$MR_TOP" status --porcelain -- src sql Makefile medreserve.control 2>/dev/null)" ]; then
+        revision="$revision, with uncommitted changes in src/ or sql/"
+    fi
+    load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
+    # other servers on the machine compete for its CPUs (ours is one of them)
+    other_servers=$(( $(ps -eo args 2>/dev/null | grep -c '^/usr/lib/postgresql/[0-9]*/bin/postgres -D' || true) - 1 ))
+}
+
+bench_settings() {
+    q -c "SELECT format('| %s | %s%s | %s |', name, setting, coalesce(' ' || unit, ''), source)
+                   FROM pg_settings
+                  WHERE (source NOT IN ('default', 'override') AND name NOT IN ('application_name', 'client_encoding', 'DateStyle', 'default_text_search_config', 'lc_messages', 'lc_monetary', 'lc_numeric', 'lc_time', 'log_timezone', 'TimeZone'))
+                     OR name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method',
+                                 'shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'jit',
+                                 'plan_cache_mode', 'TimeZone')
+                  ORDER BY name"
+}
+
+q() { mr_as_pg "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+
+check() {  # check DESCRIPTION CONDITION-AS-SQL-BOOLEAN-OR-SHELL-STATUS
+    local what=$1 ok=$2
+    if [ "$ok" = t ] || [ "$ok" = 0 ]; then
+        passed=$((passed + 1)); echo "ok - $what"
+    else
+        failed=$((failed + 1)); echo "not ok - $what"
+    fi
+}
+
+record() {  # record CASE CLIENTS VARIANT RUN VALUE UNIT
+    q -c "INSERT INTO bench.results VALUES ('$1', $2, '$3', $4, $5, '$6')"
+}
+
+reset_bookings() {  # no bookings, every slot's state back to empty
+    q -c "TRUNCATE medreserve.booking_slots, medreserve.bookings RESTART IDENTITY" \
+      -c "UPDATE medreserve.slots SET seats_confirmed = 0, seats_held = 0, hold_lapses_at = NULL
+           WHERE seats_confirmed + seats_held > 0" \
+      -c "VACUUM medreserve.slots" -c "CHECKPOINT"
+}
+
+verify_after() {  # verify_after WHAT: medreserve_verify() finds no problem
+    local problems
+    problems=$(q -c "SELECT count(*) FROM medreserve_verify()")
+    check "$1: medreserve_verify() finds no problem (slot state = booking rows; $problems found)" \
+        "$( [ "$problems" -eq 0 ]; echo $?)"
+}
+
+# CPU busy share (percent) of the whole machine over the last second.
+cpu_busy() {
+    local a b
+    read -r _ a1 a2 a3 a4 a5 a6 a7 a8 _ < /proc/stat
+    sleep 1
+    read -r _ b1 b2 b3 b4 b5 b6 b7 b8 _ < /proc/stat
+    a=$(( (b1 + b2 + b3 + b6 + b7 + b8) - (a1 + a2 + a3 + a6 + a7 + a8) ))
+    b=$(( a + (b4 + b5) - (a4 + a5) ))
+    echo $(( b > 0 ? 100 * a / b : 0 ))
+}
+# Wait (up to QUIET_WAIT s) until the CPUs are at most 15% busy; count the
+# measurements that had to start on a busy machine.
+busy_starts=0; measurements=0
+wait_quiet() {
+    local waited=0 busy
+    measurements=$((measurements + 1))
+    [ "$QUIET_WAIT" -gt 0 ] || return 0
+    while busy=$(cpu_busy); [ "$busy" -gt 15 ]; do
+        waited=$((waited + 1))
+        if [ $waited -ge "$QUIET_WAIT" ]; then
+            busy_starts=$((busy_starts + 1))
+            echo "   (the machine is still ${busy}% busy after ${QUIET_WAIT} s: measuring anyway)"
+            return 0
+        fi
+    done
+}
+
+# pgb SCRIPT CLIENTS [pgbench options]: sets PGB_TPS and PGB_TXNS; fails
+# (after printing pgbench's last words) when a client aborted.
+pgb() {
+    local script=$1 clients=$2; shift 2
+    local jobs=$(( clients < 2 ? 1 : 2 )) rc=0 out=$MR_WORK/pgbench.out
+    wait_quiet
+    mr_as_pg "$PGBIN/pgbench" -n -M prepared -c "$clients" -j "$jobs" -T "$SECS" "$@" \
+        -f "$MR_WORK/scripts/$script.sql" bench > "$out" 2>&1 || rc=$?
+    PGB_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$out")
+    PGB_TXNS=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
+    if [ $rc -ne 0 ] || [ -z "$PGB_TPS" ] || [ -z "$PGB_TXNS" ]; then
+        grep -m3 -E 'error|abort' "$out" | sed 's/^/#   /' || true
+        PGB_TPS=0; PGB_TXNS=0
+        return 1
+    fi
+    printf '   %-28s %3d clients  %10.1f tps\n' "$script" "$clients" "$PGB_TPS"
+}
+
+# time_sql SQL...: runs the statements in one session, sets TIMED_MS (the
+# time of the last) and TIMED_RESULT (its first output line).
+time_sql() {
+    local out args=(-c '\timing on')
+    wait_quiet
+    for sql in "$@"; do args+=(-c "$sql"); done
+    out=$(q "${args[@]}")
+    TIMED_RESULT=$(printf '%s\n' "$out" | { grep -v '^Time: ' || true; } | head -1)
+    TIMED_MS=$(printf '%s\n' "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1)
+}
+
+in_order() {  # in_order RUN WORD...: the words, reversed on even runs
+    local run=$1; shift
+    if [ $((run % 2)) -eq 1 ]; then echo "$@"; else echo "$@" | tr ' ' '\n' | tac | tr '\n' ' '; fi
+}
+
+# Does a booking run leave exactly one booking per transaction, each with its
+# own slot?  (pgbench finishes the transaction in flight when time is up.)
+# Only the bookings with ids above ABOVE-ID (default 0) count: those the run
+# made, in tables that hold others (bench/growth.sh's past bookings).
+check_bookings() {  # check_bookings WHAT TXNS CLIENTS STATUS [ABOVE-ID]
+    local above=${5:-0}
+    check "$1: one $4 booking per transaction, one slot each" "$(q -c "
+        SELECT count(*) BETWEEN $2 AND $2 + $3
+           AND count(*) = count(DISTINCT slot_id)
+           AND count(*) = (SELECT count(*) FROM medreserve.booking_slots WHERE booking_id > $above)
+           AND bool_and(status = '$4')
+          FROM medreserve.bookings WHERE id > $above")"
+}
+
