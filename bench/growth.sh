@@ -42,16 +42,7 @@
 source "$(dirname "$0")/../tools/lib.sh"
 source "$(dirname "$0")/lib.sh"
 
-BENCH_DIR=$MR_TOP/bench
-smoke=${BENCH_SMOKE:-0}
-for arg in "$@"; do
-    case $arg in
-    --smoke) smoke=1 ;;
-    -h|--help) sed -n '2,/^source/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
-    esac
-done
-[ "$smoke" = 0 ] || smoke=1
+bench_arguments "$@"
 
 if [ $smoke = 1 ]; then
     d_seconds=1 d_runs=1 d_doctors=20 d_per_doctor=200 d_slots=40000 d_past=20000
@@ -117,17 +108,8 @@ reset_future() {
 
 # ---------------------------------------------------------------------------
 mr_say "loading the schedule: $DOCTORS doctors x $PER_DOCTOR slots (bench/sql/load_schedule.sql, as bench/run.sh)"
-t0=$(date +%s.%N)
-q -v doctors="$DOCTORS" -v per_doctor="$PER_DOCTOR" -f "$BENCH_DIR/sql/load_schedule.sql"
-load_seconds=$(echo "$(date +%s.%N) - $t0" | bc)
-read -r FIRST LAST NSLOTS DMIN DMAX <<<"$(q -F ' ' -c "SELECT min(id), max(id), count(*),
-    (SELECT min(id) FROM medreserve.doctors), (SELECT max(id) FROM medreserve.doctors) FROM medreserve.slots")"
-printf '   %d slots (ids %d..%d) in %.1f s\n' "$NSLOTS" "$FIRST" "$LAST" "$load_seconds"
-check "schedule loaded: $NSLOTS slots with contiguous ids" \
-    "$(q -c "SELECT $NSLOTS = $SMALL_SLOTS AND $LAST - $FIRST + 1 = $NSLOTS")"
-read -r FROM_TS UNTIL_TS <<<"$(q -F ' ' -c "SELECT to_char(d, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'),
-    to_char(d + interval '7 days', 'YYYY-MM-DD\"T\"HH24:MI:SSOF')
-    FROM (SELECT date_trunc('day', now()) + interval '1 day' AS d) AS w")"
+bench_load_schedule "$DOCTORS" "$PER_DOCTOR"
+bench_week
 sample_doctor=$(( (DMIN + DMAX) / 2 ))
 
 # book SIZE: RUNS pgbench runs of medreserve_book on the first
@@ -413,13 +395,7 @@ finished_at=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
     echo "pgbench client aborted, each booking run left one booking per transaction, each sweep"
     echo "marked every lapsed hold FAILED, released its seat and kept the live holds."
 } > "$OUT.new"
-
-# Keep the hand-written analysis of an earlier full run.
-if [ $smoke = 0 ] && [ -f "$OUT" ] && grep -q '^## Analysis' "$OUT"; then
-    { echo; sed -n '/^## Analysis/,$p' "$OUT"; } >> "$OUT.new"
-fi
-mv "$OUT.new" "$OUT"
-[ "$(id -u)" -eq 0 ] && [ $smoke = 0 ] && chown --reference="$BENCH_DIR" "$OUT" 2>/dev/null || true
+bench_keep_analysis
 
 echo
 echo "| case | clients | small (median) | large (median) | ratio | target | verdict |"
@@ -430,7 +406,4 @@ echo "$sweep_table"
 echo "$sweep_ratios"
 echo
 echo "results: $OUT"
-echo
-finished=yes
-echo "$passed passed, $failed failed"
-[ $failed -eq 0 ]
+bench_finish

@@ -1,6 +1,7 @@
 # bench/lib.sh: what the benchmark scripts share (sourced after tools/lib.sh,
 # not run): bench/run.sh and bench/growth.sh.
 #
+# bench_arguments "$@"            --smoke, --help
 # bench_start PORT-FROM OUTNAME   scratch folder, exit trap that reports an
 #                                 early stop, a throwaway cluster with
 #                                 medreserve preloaded, database "bench"
@@ -11,13 +12,31 @@
 # bench_context                   started_at, revision, load_at_start,
 #                                 other_servers for the report
 # bench_settings                  the server settings table of the report
+# bench_load_schedule, bench_week  the schedule of load_schedule.sql, the week
+# bench_keep_analysis, bench_finish  the end of a run
 # q, check, record, verify_after, check_bookings, reset_bookings,
 # wait_quiet, pgb, time_sql, in_order: see each below.
 #
-# The caller sets smoke (0/1), QUIET_WAIT, SECS and BENCH_DIR first, and
-# finished=yes when it reached its end.
+# The caller sets QUIET_WAIT and SECS first (after bench_arguments).
 
-bench_start() {  # bench_start PORT-FROM OUTNAME [extra postgresql.conf lines...]
+BENCH_DIR=$MR_TOP/bench
+
+# bench_arguments "$@": --smoke (or BENCH_SMOKE=1) sets smoke=1; --help
+# prints the calling script's header comment.
+bench_arguments() {
+    smoke=${BENCH_SMOKE:-0}
+    for arg in "$@"; do
+        case $arg in
+        --smoke) smoke=1 ;;
+        -h|--help) sed -n '2,/^source/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
+        esac
+    done
+    [ "$smoke" = 0 ] || smoke=1
+}
+
+bench_start() {  # bench_arguments "$@"            --smoke, --help
+# bench_start PORT-FROM OUTNAME [extra postgresql.conf lines...]
     local port_from=$1 outname=$2; shift 2
     mr_make_workdir
     finished=""
@@ -45,6 +64,45 @@ bench_on_exit() {
     fi
     declare -F http_stop >/dev/null && http_stop   # run.sh case 8's servers
     mr_cleanup
+}
+
+# bench_load_schedule DOCTORS PER-DOCTOR: bench/sql/load_schedule.sql,
+# timed (load_seconds); sets FIRST, LAST, NSLOTS (the slots' ids and count)
+# and DMIN, DMAX (the doctors' ids), and checks the ids are contiguous.
+bench_load_schedule() {
+    local t0; t0=$(date +%s.%N)
+    q -v doctors="$1" -v per_doctor="$2" -f "$BENCH_DIR/sql/load_schedule.sql"
+    load_seconds=$(echo "$(date +%s.%N) - $t0" | bc)
+    read -r FIRST LAST NSLOTS DMIN DMAX <<<"$(q -F ' ' -c "SELECT min(id), max(id), count(*),
+        (SELECT min(id) FROM medreserve.doctors), (SELECT max(id) FROM medreserve.doctors) FROM medreserve.slots")"
+    printf '   %d slots (ids %d..%d) in %.1f s\n' "$NSLOTS" "$FIRST" "$LAST" "$load_seconds"
+    check "schedule loaded: $NSLOTS slots with contiguous ids" \
+        "$(q -c "SELECT $NSLOTS = $1 * $2 AND $LAST - $FIRST + 1 = $NSLOTS")"
+}
+
+# bench_week: FROM_TS, UNTIL_TS: the week from tomorrow 00:00, as ISO 8601.
+bench_week() {
+    read -r FROM_TS UNTIL_TS <<<"$(q -F ' ' -c "SELECT to_char(d, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'),
+        to_char(d + interval '7 days', 'YYYY-MM-DD\"T\"HH24:MI:SSOF')
+        FROM (SELECT date_trunc('day', now()) + interval '1 day' AS d) AS w")"
+}
+
+# bench_keep_analysis: $OUT.new becomes $OUT, keeping the hand-written
+# "## Analysis" of an earlier full run at its end.
+bench_keep_analysis() {
+    if [ "$smoke" = 0 ] && [ -f "$OUT" ] && grep -q '^## Analysis' "$OUT"; then
+        { echo; sed -n '/^## Analysis/,$p' "$OUT"; } >> "$OUT.new"
+    fi
+    mv "$OUT.new" "$OUT"
+    [ "$(id -u)" -eq 0 ] && [ "$smoke" = 0 ] && chown --reference="$BENCH_DIR" "$OUT" 2>/dev/null || true
+}
+
+# bench_finish: the last line, "N passed, M failed", and the exit status.
+bench_finish() {
+    echo
+    finished=yes
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
 }
 
 bench_context() {

@@ -58,16 +58,7 @@
 source "$(dirname "$0")/../tools/lib.sh"
 source "$(dirname "$0")/lib.sh"
 
-BENCH_DIR=$MR_TOP/bench
-smoke=${BENCH_SMOKE:-0}
-for arg in "$@"; do
-    case $arg in
-    --smoke) smoke=1 ;;
-    -h|--help) sed -n '2,/^source/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
-    esac
-done
-[ "$smoke" = 0 ] || smoke=1
+bench_arguments "$@"
 
 if [ $smoke = 1 ]; then
     d_seconds=1 d_runs=1 d_doctors=100 d_per_doctor=400 d_sweep=2000 d_quiet=0
@@ -112,14 +103,7 @@ bench_context
 
 # ---------------------------------------------------------------------------
 mr_say "loading the schedule: $DOCTORS doctors x $PER_DOCTOR slots"
-t0=$(date +%s.%N)
-q -v doctors="$DOCTORS" -v per_doctor="$PER_DOCTOR" -f "$BENCH_DIR/sql/load_schedule.sql"
-load_seconds=$(echo "$(date +%s.%N) - $t0" | bc)
-read -r FIRST LAST NSLOTS DMIN DMAX <<<"$(q -F ' ' -c "SELECT min(id), max(id), count(*),
-    (SELECT min(id) FROM medreserve.doctors), (SELECT max(id) FROM medreserve.doctors) FROM medreserve.slots")"
-printf '   %d slots (ids %d..%d) in %.1f s\n' "$NSLOTS" "$FIRST" "$LAST" "$load_seconds"
-check "schedule loaded: $NSLOTS slots with contiguous ids" \
-    "$(q -c "SELECT $NSLOTS = $DOCTORS * $PER_DOCTOR AND $LAST - $FIRST + 1 = $NSLOTS")"
+bench_load_schedule "$DOCTORS" "$PER_DOCTOR"
 
 # ---------------------------------------------------------------------------
 if want 1; then
@@ -297,9 +281,7 @@ fi  # case 4
 if want 5; then
 mr_say "case 5: availability of one doctor for one week ($AVAIL_CLIENTS clients, random doctors)"
 q -f "$BENCH_DIR/sql/realistic_bookings.sql"
-read -r FROM_TS UNTIL_TS <<<"$(q -F ' ' -c "SELECT to_char(d, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'),
-    to_char(d + interval '7 days', 'YYYY-MM-DD\"T\"HH24:MI:SSOF')
-    FROM (SELECT date_trunc('day', now()) + interval '1 day' AS d) AS w")"
+bench_week
 design_query="SELECT s.*
   FROM medreserve.slots s
   LEFT JOIN medreserve.booking_slots bs ON bs.slot_id = s.id
@@ -686,13 +668,7 @@ finished_at=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
     printf '%s\n' "$explain_daysheet" | grep -v '^ *$'
     echo '```'
 } > "$OUT.new"
-
-# Keep the hand-written analysis of an earlier full run.
-if [ $smoke = 0 ] && [ -f "$OUT" ] && grep -q '^## Analysis' "$OUT"; then
-    { echo; sed -n '/^## Analysis/,$p' "$OUT"; } >> "$OUT.new"
-fi
-mv "$OUT.new" "$OUT"
-[ "$(id -u)" -eq 0 ] && [ $smoke = 0 ] && chown --reference="$BENCH_DIR" "$OUT" 2>/dev/null || true
+bench_keep_analysis
 
 echo
 echo "| case | clients | variant | median | compared with | median | ratio | target | verdict |"
@@ -700,7 +676,4 @@ echo "|---|---|---|---|---|---|---|---|---|"
 echo "$ratio_table"
 echo
 echo "results: $OUT"
-echo
-finished=yes
-echo "$passed passed, $failed failed"
-[ $failed -eq 0 ]
+bench_finish

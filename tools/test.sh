@@ -9,6 +9,7 @@
 #   make analyse        cppcheck and clang-tidy
 #   make sanitize-check pg_regress and isolation under ASan and UBSan
 #   bench/run.sh --smoke
+#   bench/growth.sh --smoke  the growth cases on tiny tables (about 25 s)
 # Prints one line per suite (each t/*.pl is one) and ends with exactly one
 # line "N passed, N failed".
 #
@@ -90,6 +91,7 @@ run_suite "static analysis (cppcheck, clang-tidy)" in_copy make -s analyse PG_CO
 run_suite "sanitizers (address, undefined)" make -C "$copy" -s sanitize-check PG_CONFIG="$PG_CONFIG"
 # The benchmark's smoke run: every case briefly, invariants only, no timings.
 run_suite "benchmark smoke run" bash "$copy/bench/run.sh" --smoke
+run_suite "growth benchmark smoke run" bash "$copy/bench/growth.sh" --smoke
 
 echo
 echo "# took $((SECONDS - started)) s"
