@@ -113,8 +113,9 @@ bench_context() {
         revision="$revision, with uncommitted changes in src/ or sql/"
     fi
     load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
-    # other servers on the machine compete for its CPUs (ours is one of them)
-    other_servers=$(( $(ps -eo args 2>/dev/null | grep -c '^/usr/lib/postgresql/[0-9]*/bin/postgres -D' || true) - 1 ))
+    # other servers on the machine compete for its CPUs (ours is one of them;
+    # those of private copies of the installation, tools/private-pg.sh, count)
+    other_servers=$(( $(ps -eo args 2>/dev/null | grep -c '^[^ ]*/usr/lib/postgresql/[0-9]*/bin/postgres -D' || true) - 1 ))
 }
 
 bench_settings() {
