@@ -45,7 +45,7 @@
 # Settings (environment): BENCH_SECONDS per pgbench run (10; smoke 1),
 # BENCH_RUNS (3; smoke 1), BENCH_DOCTORS (1000; smoke 100),
 # BENCH_SLOTS_PER_DOCTOR (1000; smoke 400), BENCH_SWEEP_HOLDS (100000; smoke
-# 2000), BENCH_CLIENTS ("1 8 32"), BENCH_CONTENDED_CLIENTS (32),
+# 2000), BENCH_CLIENTS ("1 8": case 1; 32 clients race in cases 2 and 7), BENCH_CONTENDED_CLIENTS (32),
 # BENCH_HOLD_CLIENTS ("8"), BENCH_AVAIL_CLIENTS (8), BENCH_GROUP_CLIENTS (32),
 # BENCH_GROUP_CAPACITY (10), BENCH_CASES ("1 2 3 4 5 7 8": the cases to run; the day sheet, 6, follows case 5),
 # BENCH_HTTP_CONNECTIONS ("8 32": wrk connections of case 8),
@@ -71,7 +71,7 @@ RUNS=${BENCH_RUNS:-$d_runs}
 DOCTORS=${BENCH_DOCTORS:-$d_doctors}
 PER_DOCTOR=${BENCH_SLOTS_PER_DOCTOR:-$d_per_doctor}
 SWEEP_HOLDS=${BENCH_SWEEP_HOLDS:-$d_sweep}
-CLIENTS=${BENCH_CLIENTS:-"1 8 32"}
+CLIENTS=${BENCH_CLIENTS:-"1 8"}
 CONTENDED_CLIENTS=${BENCH_CONTENDED_CLIENTS:-32}
 HOLD_CLIENTS=${BENCH_HOLD_CLIENTS:-"8"}
 AVAIL_CLIENTS=${BENCH_AVAIL_CLIENTS:-8}
@@ -97,7 +97,7 @@ bench_start "$PORT_FROM" RESULTS.md
 
 # what the report shows of cases that were skipped (BENCH_CASES)
 explain_book="(case 1 not run)" explain_book_plpgsql="" statements_per_book=0 custom_plans_per_book=0
-statements_per_plpgsql=0 explain_available="(case 5 not run)" explain_design="(case 5 not run)"
+statements_per_plpgsql=0 explain_available="(case 5 not run)" explain_design="(case 5 not run)" explain_daysheet="(case 6 not run)" per_day=0
 free_per_week=0 sample_doctor=0 FROM_TS="" UNTIL_TS=""
 bench_context
 
@@ -337,7 +337,7 @@ check "availability: the denormalized copy lists the same slots (5 doctors)" "$(
 free_per_week=$(q -c "SELECT count(*) FROM medreserve_available_slots($sample_doctor, '$FROM_TS', '$UNTIL_TS')")
 echo "   doctor $sample_doctor has $free_per_week free slots from $FROM_TS to $UNTIL_TS"
 for run in $(seq 1 "$RUNS"); do
-    for v in $(in_order "$run" medreserve design denormalized); do
+    for v in $(in_order "$run" medreserve design denormalized query_alone); do
         if pgb "available_$v" "$AVAIL_CLIENTS" -D dmin="$DMIN" -D dmax="$DMAX" -D from="$FROM_TS" -D until="$UNTIL_TS"; then
             record available "$AVAIL_CLIENTS" "$v" "$run" "$PGB_TPS" "queries/s"
             check "available $v, run $run: no client aborted" 0
@@ -367,6 +367,7 @@ fi  # case 5
 
 
 # ---------------------------------------------------------------------------
+if want 5; then  # case 6 reads the bookings case 5 made
 mr_say "case 6: the day sheet of one doctor for one day ($AVAIL_CLIENTS clients, random doctors among $DOCTORS)"
 # the bookings of case 5 stay: about 45% of each day's slots are booked or held
 check "day sheet: medreserve_appointments() lists one doctor's bookings of the day (5 doctors)" "$(q -c "
@@ -400,6 +401,7 @@ SET client_min_messages = log;
 SELECT count(*) FROM medreserve_appointments('$FROM_TS', '$FROM_TS'::timestamptz + interval '1 day', $sample_doctor);
 EOF
 )
+fi  # case 6
 
 # ---------------------------------------------------------------------------
 if want 7; then
@@ -500,6 +502,7 @@ comparisons+=("sweep|1|medreserve|design|1.3|le" "sweep|1|medreserve_batch_10000
               "sweep|1|medreserve|design_releasing_state||le"
               "available|$AVAIL_CLIENTS|medreserve|design|3|ge" "available|$AVAIL_CLIENTS|denormalized|design||ge"
               "available|$AVAIL_CLIENTS|medreserve|denormalized||ge"
+              "available|$AVAIL_CLIENTS|query_alone|design||ge" "available|$AVAIL_CLIENTS|medreserve|query_alone||ge"
               "daysheet|$AVAIL_CLIENTS|medreserve|design||ge"
               "group|$GROUP_CLIENTS|medreserve|plpgsql|2|ge" "group|$GROUP_CLIENTS|medreserve (won)|plpgsql (won)||ge")
 for c in $HTTP_CONNECTIONS; do
@@ -589,7 +592,7 @@ finished_at=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
     echo "A ratio compares two variants measured in the same run (throughput: higher is"
     echo "better for the first-named variant; sweep: time, lower is better).  \`floor\` vs"
     echo "\`protocol\` is the ceiling any booking function could reach over the protocol."
-    echo "\`medreserve_batch_10000\`, \`design_releasing\` and \`denormalized\` are diagnostics"
+    echo "\`medreserve_batch_10000\`, \`design_releasing\`, \`denormalized\` and \`query_alone\` are diagnostics"
     echo "(see below), not shipped behaviour."
     echo
     echo "| case | clients | variant | median | compared with | median | ratio | target | verdict |"
@@ -620,7 +623,9 @@ finished_at=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
     echo "that carries each slot's state in a column (busy_until: NULL when free, the hold's expiry,"
     echo "or infinity when confirmed), read by one index range scan (diagnostic: what such a"
     echo "column, kept under the slot lock that booking already takes, would give; 1.2's"
-    echo "medreserve now does this on the slots table itself); \`group\` = $GROUP_CLIENTS clients"
+    echo "medreserve now does this on the slots table itself); \`query_alone\` = the statement"
+    echo "inside medreserve_available_slots() run bare, without the function around it (diagnostic:"
+    echo "what the PL/pgSQL call, SECURITY DEFINER and its tuplestore cost); \`group\` = $GROUP_CLIENTS clients"
     echo "race for the $GROUP_CAPACITY seats of each slot of capacity $GROUP_CAPACITY, through"
     echo "medreserve_book() or the PL/pgSQL twin, refusals caught by bench.try_book;"
     echo "\`http\` = case 8, wrk (-t ${HTTP_THREADS:-2}, $SECS s per side) POSTs one booking per request of a slot"
