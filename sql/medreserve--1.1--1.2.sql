@@ -1074,9 +1074,12 @@ BEGIN
        AND s.start_time > now()
        AND medreserve.slot_is_free(s.capacity, s.seats_confirmed, s.seats_held, s.hold_lapses_at)
      ORDER BY s.start_time;
-    IF NOT FOUND
-       AND NOT EXISTS (SELECT 1 FROM medreserve.doctors d WHERE d.id = medreserve_available_slots.doctor_id) THEN
-        RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
+    -- two IFs: NOT FOUND alone is a simple expression, which PL/pgSQL
+    -- evaluates without starting the executor; the look-up runs only then
+    IF NOT FOUND THEN
+        IF NOT EXISTS (SELECT 1 FROM medreserve.doctors d WHERE d.id = medreserve_available_slots.doctor_id) THEN
+            RAISE EXCEPTION 'doctor % does not exist', doctor_id USING ERRCODE = 'PT404';
+        END IF;
     END IF;
 END
 $$;
