@@ -158,7 +158,7 @@ fi  # case 1
 if want 2; then
 mr_say "case 2: book, contended ($CONTENDED_CLIENTS clients race for the same slot, slot after slot)"
 for run in $(seq 1 "$RUNS"); do
-    for v in $(in_order "$run" medreserve plpgsql); do
+    for v in $(in_order "$run" medreserve plpgsql floor); do
         reset_bookings
         q -c "SELECT setval('bench.refused_23505', 1, false)" -c "TRUNCATE bench.other_errors" >/dev/null
         refused_c_before=$(q -c "SELECT coalesce((SELECT refused_slot_taken FROM medreserve_counters()), 0)")
@@ -411,7 +411,7 @@ reset_bookings
 group_slots=$(( NSLOTS / 10 ))
 q -c "UPDATE medreserve.slots SET capacity = $GROUP_CAPACITY WHERE id < $FIRST + $group_slots" -c "VACUUM ANALYZE medreserve.slots"
 for run in $(seq 1 "$RUNS"); do
-    for v in $(in_order "$run" medreserve plpgsql); do
+    for v in $(in_order "$run" medreserve plpgsql floor); do
         reset_bookings
         q -c "SELECT setval('bench.refused_23505', 1, false)" -c "TRUNCATE bench.other_errors" >/dev/null
         what="group $v, run $run"
@@ -504,7 +504,8 @@ comparisons+=("sweep|1|medreserve|design|1.3|le" "sweep|1|medreserve_batch_10000
               "available|$AVAIL_CLIENTS|medreserve|denormalized||ge"
               "available|$AVAIL_CLIENTS|query_alone|design||ge" "available|$AVAIL_CLIENTS|medreserve|query_alone||ge"
               "daysheet|$AVAIL_CLIENTS|medreserve|design||ge"
-              "group|$GROUP_CLIENTS|medreserve|plpgsql|2|ge" "group|$GROUP_CLIENTS|medreserve (won)|plpgsql (won)||ge")
+              "group|$GROUP_CLIENTS|medreserve|plpgsql|2|ge" "group|$GROUP_CLIENTS|medreserve (won)|plpgsql (won)||ge"
+              "group|$GROUP_CLIENTS|floor|plpgsql||ge" "group|$GROUP_CLIENTS|medreserve|floor||ge")
 for c in $HTTP_CONNECTIONS; do
     t_http=""; t_p99=""; case $c in 8|32) t_http=1.5; t_p99=1 ;; esac
     comparisons+=("http|$c|postgrest|design|$t_http|ge" "http_p99|$c|postgrest|design|$t_p99|le"
@@ -627,7 +628,9 @@ finished_at=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
     echo "inside medreserve_available_slots() run bare, without the function around it (diagnostic:"
     echo "what the PL/pgSQL call, SECURITY DEFINER and its tuplestore cost); \`group\` = $GROUP_CLIENTS clients"
     echo "race for the $GROUP_CAPACITY seats of each slot of capacity $GROUP_CAPACITY, through"
-    echo "medreserve_book() or the PL/pgSQL twin, refusals caught by bench.try_book;"
+    echo "medreserve_book() or the PL/pgSQL twin, refusals caught by bench.try_book (\`floor\`:"
+    echo "the slot's counter under its row lock and the bare inserts in one statement, no other"
+    echo "check, the floor of a group booking; diagnostic);"
     echo "\`http\` = case 8, wrk (-t ${HTTP_THREADS:-2}, $SECS s per side) POSTs one booking per request of a slot"
     echo "no other request books, for ${HTTP_PATIENTS:-1000} patients (each with its own token; the requests in flight are"
     echo "of different patients): \`postgrest\` = PostgREST 12.0.2 with examples/postgrest.conf"
