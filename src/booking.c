@@ -265,8 +265,8 @@ settle_lapsed_on_slots(const int32 *ids, int nslots, Datum id_array)
 }
 
 /*
- * The common case, one slot that nobody holds or has booked, in one
- * statement (PLAN_BOOK_UNUSED_SLOT).  Returns false, having written
+ * The common case, one slot of capacity 1 that nobody holds or has booked,
+ * in one statement (PLAN_BOOK_UNUSED_SLOT).  Returns false, having written
  * nothing, when the slot is not such a slot (or does not exist): the general
  * path then locks it and books it or says why not.
  */

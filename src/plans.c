@@ -179,16 +179,20 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 	},
 	[PLAN_BOOK_UNUSED_SLOT] = {
 		/*
-		 * The common case in one statement: one slot that nobody holds or
-		 * has booked (so seat 1 is free) and that has not started.  The UPDATE
+		 * The common case in one statement: one slot of capacity 1 that
+		 * nobody holds or has booked and that has not started.  The UPDATE
 		 * takes the slot's row lock (waiting for a concurrent booker, then
 		 * re-checking these conditions on the row it left) and counts the
 		 * seat; the booking and its seat are inserted only if it matched.
 		 * No row back means nothing was written: the caller then takes the
 		 * general path (lock, explain a refusal, settle a lapsed hold).
-		 * A group session that has some seats taken takes the general path:
-		 * its lowest free seat must be read after the lock, which one
-		 * statement cannot do.
+		 * Group sessions take the general path: their lowest free seat must
+		 * be read after the lock, and when this UPDATE has waited for a
+		 * booker and no longer matches, the bookers woken together would
+		 * race into the general path in no fixed order (a capacity-2 slot
+		 * went to the third booker instead of the second in
+		 * specs/iso_group_capacity), where a capacity-1 slot refuses them
+		 * all alike.
 		 */
 		"book unused slot",
 		"WITH s AS ("
@@ -197,7 +201,7 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"         seats_held = s.seats_held + CASE WHEN $3 = 'PENDING' THEN 1 ELSE 0 END,"
 		"         hold_lapses_at = CASE WHEN $3 = 'PENDING' THEN now() + $4 * interval '1 second'"
 		"                               ELSE s.hold_lapses_at END"
-		"   WHERE s.id = $1 AND s.seats_confirmed = 0 AND s.seats_held = 0"
+		"   WHERE s.id = $1 AND s.capacity = 1 AND s.seats_confirmed = 0 AND s.seats_held = 0"
 		"     AND s.start_time > now()"
 		"  RETURNING s.id, s.doctor_id, s.start_time, s.capacity,"
 		"            medreserve.slot_end(s.start_time, s.duration_minutes) AS ends_at),"
