@@ -158,7 +158,7 @@ fi  # case 1
 if want 2; then
 mr_say "case 2: book, contended ($CONTENDED_CLIENTS clients race for the same slot, slot after slot)"
 for run in $(seq 1 "$RUNS"); do
-    for v in $(in_order "$run" medreserve plpgsql floor); do
+    for v in $(in_order "$run" medreserve plpgsql); do
         reset_bookings
         q -c "SELECT setval('bench.refused_23505', 1, false)" -c "TRUNCATE bench.other_errors" >/dev/null
         refused_c_before=$(q -c "SELECT coalesce((SELECT refused_slot_taken FROM medreserve_counters()), 0)")
