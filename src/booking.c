@@ -265,6 +265,29 @@ settle_lapsed_on_slots(const int32 *ids, int nslots, Datum id_array)
 }
 
 /*
+ * The request's parameters, in the order both booking statements take them
+ * ($2..$7 of "book unused slot", $2..$5 and $10, $11 of "insert booking"):
+ * patient name, email, status, hold duration (s), phone, reason.
+ */
+static void
+request_datums(const BookingRequest *request, Datum *values, char *nulls)
+{
+	bool		hold = request->kind == RESERVE_HOLD;
+	const char *texts[6] = {request->patient_name, request->patient_email,
+		hold ? "PENDING" : "CONFIRMED", NULL, request->patient_phone, request->reason};
+
+	for (int i = 0; i < 6; i++)
+	{
+		nulls[i] = texts[i] == NULL ? 'n' : ' ';
+		if (texts[i] != NULL)
+			values[i] = CStringGetTextDatum(texts[i]);
+	}
+	nulls[3] = hold ? ' ' : 'n';
+	if (hold)
+		values[3] = Float8GetDatum((double) medreserve_effective_hold_duration());
+}
+
+/*
  * The common case, one slot of capacity 1 that nobody holds or has booked,
  * in one statement (PLAN_BOOK_UNUSED_SLOT).  Returns false, having written
  * nothing, when the slot is not such a slot (or does not exist): the general
@@ -275,27 +298,8 @@ book_unused_slot(int32 slot_id, const BookingRequest *request)
 {
 	Datum		values[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	bool		hold = request->kind == RESERVE_HOLD;
-
 	values[0] = Int32GetDatum(slot_id);
-	values[1] = CStringGetTextDatum(request->patient_name);
-	values[2] = CStringGetTextDatum(hold ? "PENDING" : "CONFIRMED");
-	if (hold)
-		values[3] = Float8GetDatum((double) medreserve_effective_hold_duration());
-	else
-		nulls[3] = 'n';
-	if (request->patient_email != NULL)
-		values[4] = CStringGetTextDatum(request->patient_email);
-	else
-		nulls[4] = 'n';
-	if (request->patient_phone != NULL)
-		values[5] = CStringGetTextDatum(request->patient_phone);
-	else
-		nulls[5] = 'n';
-	if (request->reason != NULL)
-		values[6] = CStringGetTextDatum(request->reason);
-	else
-		nulls[6] = 'n';
+	request_datums(request, values + 1, nulls + 1);
 
 	medreserve_execute(PLAN_BOOK_UNUSED_SLOT, values, nulls, SPI_OK_SELECT);
 	if (SPI_processed > 1)
@@ -316,6 +320,8 @@ medreserve_insert_booking(const int32 *ids, int nslots, const BookingRequest *re
 	Datum		id_array;
 	Datum		values[11];
 	char		nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		request_values[6];
+	char		request_nulls[6];
 	bool		must_settle;
 	SlotSpan	span;
 
@@ -328,33 +334,21 @@ medreserve_insert_booking(const int32 *ids, int nslots, const BookingRequest *re
 		settle_lapsed_on_slots(ids, nslots, id_array);
 
 	values[0] = Int32GetDatum(span.first_slot);
-	values[1] = CStringGetTextDatum(request->patient_name);
-	if (request->patient_email != NULL)
-		values[2] = CStringGetTextDatum(request->patient_email);
-	else
-		nulls[2] = 'n';
-	if (request->kind == RESERVE_HOLD)
+	request_datums(request, request_values, request_nulls);
+	for (int i = 0; i < 4; i++)
 	{
-		values[3] = CStringGetTextDatum("PENDING");
-		values[4] = Float8GetDatum((double) medreserve_effective_hold_duration());
-	}
-	else
-	{
-		values[3] = CStringGetTextDatum("CONFIRMED");
-		nulls[4] = 'n';
+		values[1 + i] = request_values[i];
+		nulls[1 + i] = request_nulls[i];
 	}
 	values[5] = id_array;
 	values[6] = Int32GetDatum(span.doctor_id);
 	values[7] = TimestampTzGetDatum(span.starts_at);
 	values[8] = TimestampTzGetDatum(span.ends_at);
-	if (request->patient_phone != NULL)
-		values[9] = CStringGetTextDatum(request->patient_phone);
-	else
-		nulls[9] = 'n';
-	if (request->reason != NULL)
-		values[10] = CStringGetTextDatum(request->reason);
-	else
-		nulls[10] = 'n';
+	for (int i = 4; i < 6; i++)
+	{
+		values[5 + i] = request_values[i];
+		nulls[5 + i] = request_nulls[i];
+	}
 
 	medreserve_execute(PLAN_INSERT_BOOKING, values, nulls, SPI_OK_SELECT);
 	if (SPI_processed != 1)

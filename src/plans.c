@@ -197,9 +197,9 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"book unused slot",
 		"WITH s AS ("
 		"  UPDATE medreserve.slots s"
-		"     SET seats_confirmed = s.seats_confirmed + CASE WHEN $3 = 'CONFIRMED' THEN 1 ELSE 0 END,"
-		"         seats_held = s.seats_held + CASE WHEN $3 = 'PENDING' THEN 1 ELSE 0 END,"
-		"         hold_lapses_at = CASE WHEN $3 = 'PENDING' THEN now() + $4 * interval '1 second'"
+		"     SET seats_confirmed = s.seats_confirmed + CASE WHEN $4 = 'CONFIRMED' THEN 1 ELSE 0 END,"
+		"         seats_held = s.seats_held + CASE WHEN $4 = 'PENDING' THEN 1 ELSE 0 END,"
+		"         hold_lapses_at = CASE WHEN $4 = 'PENDING' THEN now() + $5 * interval '1 second'"
 		"                               ELSE s.hold_lapses_at END"
 		"   WHERE s.id = $1 AND s.capacity = 1 AND s.seats_confirmed = 0 AND s.seats_held = 0"
 		"     AND s.start_time > now()"
@@ -209,7 +209,7 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"  INSERT INTO medreserve.bookings"
 		"         (slot_id, patient_name, patient_email, status, expires_at,"
 		"          doctor_id, starts_at, ends_at, patient_phone, reason)"
-		"  SELECT s.id, $2, $5, $3, now() + $4 * interval '1 second',"
+		"  SELECT s.id, $2, $3, $4, now() + $5 * interval '1 second',"
 		"         s.doctor_id, s.start_time, s.ends_at, $6, $7"
 		"    FROM s"
 		"  RETURNING *),"
@@ -217,7 +217,7 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"  INSERT INTO medreserve.booking_slots (booking_id, slot_id, slot_capacity, seat)"
 		"  SELECT b.id, s.id, s.capacity, 1 FROM b, s)"
 		"SELECT * FROM b",
-		7, {INT4OID, TEXTOID, TEXTOID, FLOAT8OID, TEXTOID, TEXTOID, TEXTOID}
+		7, {INT4OID, TEXTOID, TEXTOID, TEXTOID, FLOAT8OID, TEXTOID, TEXTOID}
 	},
 	[PLAN_BOOKING_SLOT_IDS] = {
 		/*
