@@ -411,7 +411,7 @@ reset_bookings
 group_slots=$(( NSLOTS / 10 ))
 q -c "UPDATE medreserve.slots SET capacity = $GROUP_CAPACITY WHERE id < $FIRST + $group_slots" -c "VACUUM ANALYZE medreserve.slots"
 for run in $(seq 1 "$RUNS"); do
-    for v in $(in_order "$run" medreserve plpgsql floor); do
+    for v in $(in_order "$run" medreserve plpgsql floor floor_locked); do
         reset_bookings
         q -c "SELECT setval('bench.refused_23505', 1, false)" -c "TRUNCATE bench.other_errors" >/dev/null
         what="group $v, run $run"
@@ -505,7 +505,8 @@ comparisons+=("sweep|1|medreserve|design|1.3|le" "sweep|1|medreserve_batch_10000
               "available|$AVAIL_CLIENTS|query_alone|design||ge" "available|$AVAIL_CLIENTS|medreserve|query_alone||ge"
               "daysheet|$AVAIL_CLIENTS|medreserve|design||ge"
               "group|$GROUP_CLIENTS|medreserve|plpgsql|2|ge" "group|$GROUP_CLIENTS|medreserve (won)|plpgsql (won)||ge"
-              "group|$GROUP_CLIENTS|floor|plpgsql||ge" "group|$GROUP_CLIENTS|medreserve|floor||ge")
+              "group|$GROUP_CLIENTS|floor|plpgsql||ge" "group|$GROUP_CLIENTS|medreserve|floor||ge"
+              "group|$GROUP_CLIENTS|floor_locked|plpgsql||ge" "group|$GROUP_CLIENTS|medreserve|floor_locked||ge")
 for c in $HTTP_CONNECTIONS; do
     t_http=""; t_p99=""; case $c in 8|32) t_http=1.5; t_p99=1 ;; esac
     comparisons+=("http|$c|postgrest|design|$t_http|ge" "http_p99|$c|postgrest|design|$t_p99|le"
@@ -630,7 +631,10 @@ finished_at=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
     echo "race for the $GROUP_CAPACITY seats of each slot of capacity $GROUP_CAPACITY, through"
     echo "medreserve_book() or the PL/pgSQL twin, refusals caught by bench.try_book (\`floor\`:"
     echo "the slot's counter under its row lock and the bare inserts in one statement, no other"
-    echo "check, the floor of a group booking; diagnostic);"
+    echo "check, the floor of a group booking: a booker that finds the slot full by its snapshot is"
+    echo "refused without waiting; \`floor_locked\`: the same after taking the slot's row lock, so a"
+    echo "booker waits for whoever is changing the slot, as medreserve's contract requires"
+    echo "(specs/iso_cancel_vs_book); diagnostics);"
     echo "\`http\` = case 8, wrk (-t ${HTTP_THREADS:-2}, $SECS s per side) POSTs one booking per request of a slot"
     echo "no other request books, for ${HTTP_PATIENTS:-1000} patients (each with its own token; the requests in flight are"
     echo "of different patients): \`postgrest\` = PostgREST 12.0.2 with examples/postgrest.conf"

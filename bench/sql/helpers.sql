@@ -327,6 +327,26 @@ BEGIN
             IF NOT FOUND THEN
                 RAISE EXCEPTION 'slot % is full', p_slot_id USING ERRCODE = 'unique_violation';
             END IF;
+        ELSIF p_impl = 'floor_locked' THEN
+            -- the same floor under medreserve's contract: the slot's row lock
+            -- is taken first, so a booker that finds the slot full while a
+            -- cancel is uncommitted waits for it (specs/iso_cancel_vs_book)
+            -- instead of being refused by the UPDATE's snapshot
+            PERFORM FROM medreserve.slots WHERE id = p_slot_id FOR UPDATE;
+            WITH s AS (
+                UPDATE medreserve.slots SET seats_confirmed = seats_confirmed + 1
+                 WHERE id = p_slot_id AND seats_confirmed + seats_held < capacity
+                RETURNING id, doctor_id, start_time, capacity, seats_confirmed AS seat),
+            b AS (
+                INSERT INTO medreserve.bookings (slot_id, patient_name, status, doctor_id, starts_at, ends_at)
+                SELECT id, 'Bench Patient', 'CONFIRMED', doctor_id, start_time,
+                       start_time + interval '15 minutes' FROM s
+                RETURNING id)
+            INSERT INTO medreserve.booking_slots (booking_id, slot_id, slot_capacity, seat)
+            SELECT b.id, s.id, s.capacity, s.seat FROM b, s;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'slot % is full', p_slot_id USING ERRCODE = 'unique_violation';
+            END IF;
         ELSE
             PERFORM bench.plpgsql_reserve(ARRAY[p_slot_id], 'Bench Patient', NULL, false);
         END IF;
