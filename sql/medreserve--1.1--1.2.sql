@@ -878,30 +878,6 @@ COMMENT ON FUNCTION medreserve.slot_status(integer, integer, integer, timestampt
 'FHIR Slot.status of a slot from its row: free, busy-tentative (full, some seats held) or busy';
 
 /*
- * The seat a new booking of a slot gets: the lowest number no booking_slots
- * row takes.  Called with the slot's row locked, from the booking
- * statements.  A VOLATILE PL/pgSQL function on purpose: its query reads in
- * a snapshot of its own (and its plan is kept for the session), so a booking
- * statement that waited for the slot's lock sees the seats of the booker it
- * waited for, which the statement's own snapshot predates.  An inlined SQL
- * function would read in the statement's snapshot.  UNIQUE (slot_id, seat)
- * stands behind it.
- */
-CREATE FUNCTION medreserve.lowest_free_seat(p_slot_id integer, p_capacity integer)
-RETURNS integer
-LANGUAGE plpgsql VOLATILE
-AS $$
-BEGIN
-    RETURN (SELECT pg_catalog.min(g) FROM pg_catalog.generate_series(1, p_capacity) AS g
-             WHERE NOT EXISTS (SELECT FROM medreserve.booking_slots x
-                                WHERE x.slot_id OPERATOR(pg_catalog.=) p_slot_id
-                                  AND x.seat OPERATOR(pg_catalog.=) g));
-END
-$$;
-COMMENT ON FUNCTION medreserve.lowest_free_seat(integer, integer) IS
-'The lowest seat of a slot that no booking takes (called by the booking statements with the slot locked; reads in its own snapshot)';
-
-/*
  * Direct edits of a hold's expiry (a DBA extending a hold, a test making one
  * lapse) keep the slots' hold_lapses_at exact.  The API never fires this: it
  * changes expires_at only together with the status.
@@ -3483,8 +3459,7 @@ REVOKE ALL ON FUNCTION
     medreserve.job_name(text),
     medreserve.schedule_job(text, text, text),
     medreserve.unschedule_job(text),
-    medreserve.job_health(text),
-    medreserve.lowest_free_seat(integer, integer)
+    medreserve.job_health(text)
 FROM PUBLIC;
 REVOKE ALL ON TABLE medreserve.sweep_status FROM PUBLIC;
 GRANT SELECT ON medreserve.sweep_status TO medreserve_admin;

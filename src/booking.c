@@ -266,7 +266,7 @@ settle_lapsed_on_slots(const int32 *ids, int nslots, Datum id_array)
 
 /*
  * The request's parameters, in the order both booking statements take them
- * ($2..$7 of "book free seat", $2..$5 and $10, $11 of "insert booking"):
+ * ($2..$7 of "book unused slot", $2..$5 and $10, $11 of "insert booking"):
  * patient name, email, status, hold duration (s), phone, reason.
  */
 static void
@@ -288,23 +288,22 @@ request_datums(const BookingRequest *request, Datum *values, char *nulls)
 }
 
 /*
- * The common case, one slot that has not started and has an unused seat, in
- * one statement (PLAN_BOOK_FREE_SEAT).  Returns false, having written
+ * The common case, one slot of capacity 1 that nobody holds or has booked,
+ * in one statement (PLAN_BOOK_UNUSED_SLOT).  Returns false, having written
  * nothing, when the slot is not such a slot (or does not exist): the general
  * path then locks it and books it or says why not.
  */
 static bool
-book_free_seat(int32 slot_id, const BookingRequest *request)
+book_unused_slot(int32 slot_id, const BookingRequest *request)
 {
 	Datum		values[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-
 	values[0] = Int32GetDatum(slot_id);
 	request_datums(request, values + 1, nulls + 1);
 
-	medreserve_execute(PLAN_BOOK_FREE_SEAT, values, nulls, SPI_OK_SELECT);
+	medreserve_execute(PLAN_BOOK_UNUSED_SLOT, values, nulls, SPI_OK_SELECT);
 	if (SPI_processed > 1)
-		elog(ERROR, "booking a free seat returned " UINT64_FORMAT " rows", SPI_processed);
+		elog(ERROR, "booking an unused slot returned " UINT64_FORMAT " rows", SPI_processed);
 	return SPI_processed == 1;
 }
 
@@ -326,7 +325,7 @@ medreserve_insert_booking(const int32 *ids, int nslots, const BookingRequest *re
 	bool		must_settle;
 	SlotSpan	span;
 
-	if (nslots == 1 && book_free_seat(ids[0], request))
+	if (nslots == 1 && book_unused_slot(ids[0], request))
 		return;
 
 	id_array = int4_array_datum(ids, nslots);

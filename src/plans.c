@@ -168,44 +168,42 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		" bs AS ("
 		"  INSERT INTO medreserve.booking_slots (booking_id, slot_id, slot_capacity, seat)"
 		"  SELECT b.id, s.id, s.capacity,"
-		"         CASE WHEN s.taken = 1 THEN 1 ELSE medreserve.lowest_free_seat(s.id, s.capacity) END"
+		"         CASE WHEN s.taken = 1 THEN 1 ELSE"
+		"           (SELECT min(g) FROM generate_series(1, s.capacity) AS g"
+		"             WHERE NOT EXISTS (SELECT 1 FROM medreserve.booking_slots x"
+		"                                WHERE x.slot_id = s.id AND x.seat = g)) END"
 		"    FROM b, s)"
 		"SELECT * FROM b",
 		11, {INT4OID, TEXTOID, TEXTOID, TEXTOID, FLOAT8OID, INT4ARRAYOID,
 		INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID}
 	},
-	[PLAN_BOOK_FREE_SEAT] = {
+	[PLAN_BOOK_UNUSED_SLOT] = {
 		/*
-		 * The common case in one statement: one slot that has not started
-		 * and has a seat that no booking row takes.  The slot's row lock is
-		 * taken first, as the general path takes it (FOR UPDATE follows the
-		 * row to its newest version while it holds its place in the queue,
-		 * so bookers waiting for a slot are served in the order they came;
-		 * an UPDATE alone re-reads the row after giving up its place, and a
-		 * later booker could overtake it).  The UPDATE then counts the seat
-		 * if one is free on the row as it now is; the booking and its seat
-		 * are inserted only if it matched.  The seat is 1 when the slot was
-		 * empty; otherwise lowest_free_seat() finds it in a snapshot of its
-		 * own, taken after the lock, which sees the seats of a booker this
-		 * statement waited for.  No row back means nothing was written: the
-		 * caller then takes the general path (explain a refusal, settle a
-		 * lapsed hold whose seat is needed), where the lock is already ours.
+		 * The common case in one statement: one slot of capacity 1 that
+		 * nobody holds or has booked and that has not started.  The UPDATE
+		 * takes the slot's row lock (waiting for a concurrent booker, then
+		 * re-checking these conditions on the row it left) and counts the
+		 * seat; the booking and its seat are inserted only if it matched.
+		 * No row back means nothing was written: the caller then takes the
+		 * general path (lock, explain a refusal, settle a lapsed hold).
+		 * Group sessions take the general path: their lowest free seat must
+		 * be read after the lock, and when this UPDATE has waited for a
+		 * booker and no longer matches, the bookers woken together would
+		 * race into the general path in no fixed order (a capacity-2 slot
+		 * went to the third booker instead of the second in
+		 * specs/iso_group_capacity), where a capacity-1 slot refuses them
+		 * all alike.
 		 */
-		"book free seat",
-		"WITH l AS ("
-		"  SELECT id FROM medreserve.slots WHERE id = $1 FOR UPDATE),"
-		" s AS ("
+		"book unused slot",
+		"WITH s AS ("
 		"  UPDATE medreserve.slots s"
 		"     SET seats_confirmed = s.seats_confirmed + CASE WHEN $4 = 'CONFIRMED' THEN 1 ELSE 0 END,"
 		"         seats_held = s.seats_held + CASE WHEN $4 = 'PENDING' THEN 1 ELSE 0 END,"
-		"         hold_lapses_at = CASE WHEN $4 = 'PENDING'"
-		"                               THEN least(s.hold_lapses_at, now() + $5 * interval '1 second')"
+		"         hold_lapses_at = CASE WHEN $4 = 'PENDING' THEN now() + $5 * interval '1 second'"
 		"                               ELSE s.hold_lapses_at END"
-		"    FROM l"
-		"   WHERE s.id = l.id AND s.seats_confirmed + s.seats_held < s.capacity"
+		"   WHERE s.id = $1 AND s.capacity = 1 AND s.seats_confirmed = 0 AND s.seats_held = 0"
 		"     AND s.start_time > now()"
 		"  RETURNING s.id, s.doctor_id, s.start_time, s.capacity,"
-		"            s.seats_confirmed + s.seats_held AS taken,"
 		"            medreserve.slot_end(s.start_time, s.duration_minutes) AS ends_at),"
 		" b AS ("
 		"  INSERT INTO medreserve.bookings"
@@ -217,9 +215,7 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		"  RETURNING *),"
 		" bs AS ("
 		"  INSERT INTO medreserve.booking_slots (booking_id, slot_id, slot_capacity, seat)"
-		"  SELECT b.id, s.id, s.capacity,"
-		"         CASE WHEN s.taken = 1 THEN 1 ELSE medreserve.lowest_free_seat(s.id, s.capacity) END"
-		"    FROM b, s)"
+		"  SELECT b.id, s.id, s.capacity, 1 FROM b, s)"
 		"SELECT * FROM b",
 		7, {INT4OID, TEXTOID, TEXTOID, TEXTOID, FLOAT8OID, TEXTOID, TEXTOID}
 	},

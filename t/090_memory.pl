@@ -45,7 +45,7 @@ note "memory: $calls calls after a warm-up of $warmup, tolerance $tolerance byte
 # (issue 11: the sweep and the lazy release settle holds through 'lock slots
 # of bookings' and 'settle lapsed holds'; confirm and cancel read the
 # booking's slots to lock them first)
-my @statements = ('book free seat', 'cancel booking', 'confirm booking', 'find lapsed holds', 'find lapsed holds on slots',
+my @statements = ('book unused slot', 'cancel booking', 'confirm booking', 'find lapsed holds', 'find lapsed holds on slots',
 	'insert booking', 'insert event', 'lock slots', 'lock slots of bookings', 'note sweep', 'prune events',
 	'prune idempotency keys', 'read booking state', 'read slot ids of booking', 'release lapsed seats',
 	'settle lapsed holds');

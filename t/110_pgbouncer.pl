@@ -327,9 +327,9 @@ like($err, qr/ERROR:  42501: /, 'and without a claim it may not list bookings (4
 # --- kept plans across clients -----------------------------------------------------
 # The superuser's pool of clinic1 has one server connection: two clients in
 # turn get the same backend, and the second one's booking reuses the plan
-# the first one's prepared (a free slot is booked by 'book free seat').
+# the first one's prepared (a free slot is booked by 'book unused slot').
 my $plans = q{SELECT count(*) FROM pg_backend_memory_contexts
-               WHERE name = 'CachedPlanSource' AND ident LIKE '/* medreserve: book free seat */%'};
+               WHERE name = 'CachedPlanSource' AND ident LIKE '/* medreserve: book unused slot */%'};
 my ($pid_a) = split /\n/, bq_ok('clinic1', $superuser,
 	"SELECT pg_backend_pid();\n$plans;\nSELECT status FROM medreserve_book($own_slots[40], 'First Client');\n");
 my @b = split /\n/, bq_ok('clinic1', $superuser,
