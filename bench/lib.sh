@@ -186,20 +186,52 @@ wait_quiet() {
 
 # pgb SCRIPT CLIENTS [pgbench options]: sets PGB_TPS and PGB_TXNS; fails
 # (after printing pgbench's last words) when a client aborted.
+# cluster_ticks: CPU time (clock ticks, user + system) the cluster has used
+# so far: the postmaster, its live children, and the children it has reaped
+# (the kernel adds their times to its cutime and cstime).
+cluster_ticks() {
+    local pm f t pid
+    pm=$(head -1 "$MR_DATA/postmaster.pid")
+    f=$(cat "/proc/$pm/stat"); f=${f##*) }
+    # shellcheck disable=SC2086
+    set -- $f
+    t=$(( ${12} + ${13} + ${14} + ${15} ))   # utime, stime, cutime, cstime
+    for pid in $(pgrep -P "$pm"); do
+        f=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        f=${f##*) }
+        # shellcheck disable=SC2086
+        set -- $f
+        t=$(( t + ${12} + ${13} ))
+    done
+    echo "$t"
+}
+
+# pgb SCRIPT CLIENTS [pgbench options]: one pgbench run; sets PGB_TPS,
+# PGB_TXNS and PGB_TPCPU (transactions per second of the cluster's CPU
+# time, pgbench's own left out: steadier than tps on a VM whose cores swing,
+# and the same ratio as tps when the server's CPUs are the limit).
 pgb() {
     local script=$1 clients=$2; shift 2
-    local jobs=$(( clients < 2 ? 1 : 2 )) rc=0 out=$MR_WORK/pgbench.out
+    local jobs=$(( clients < 2 ? 1 : 2 )) rc=0 out=$MR_WORK/pgbench.out ticks0 ticks1 i
+    local pm; pm=$(head -1 "$MR_DATA/postmaster.pid")
+    local children; children=$(pgrep -c -P "$pm")
     wait_quiet
+    ticks0=$(cluster_ticks)
     mr_as_pg "$PGBIN/pgbench" -n -M prepared -c "$clients" -j "$jobs" -T "$SECS" "$@" \
         -f "$MR_WORK/scripts/$script.sql" bench > "$out" 2>&1 || rc=$?
+    # the run's backends end after pgbench: wait until they are reaped
+    for i in $(seq 1 50); do [ "$(pgrep -c -P "$pm")" -le "$children" ] && break; sleep 0.1; done
+    ticks1=$(cluster_ticks)
     PGB_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$out")
     PGB_TXNS=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
     if [ $rc -ne 0 ] || [ -z "$PGB_TPS" ] || [ -z "$PGB_TXNS" ]; then
         grep -m3 -E 'error|abort' "$out" | sed 's/^/#   /' || true
-        PGB_TPS=0; PGB_TXNS=0
+        PGB_TPS=0; PGB_TXNS=0; PGB_TPCPU=0
         return 1
     fi
-    printf '   %-28s %3d clients  %10.1f tps\n' "$script" "$clients" "$PGB_TPS"
+    PGB_TPCPU=$(echo "scale=1; $PGB_TXNS * $(getconf CLK_TCK) / ($ticks1 - $ticks0 + 1)" | bc)
+    printf '   %-28s %3d clients  %10.1f tps  %10.1f per CPU-second of the server\n' \
+        "$script" "$clients" "$PGB_TPS" "$PGB_TPCPU"
 }
 
 # time_sql SQL...: runs the statements in one session, sets TIMED_MS (the
