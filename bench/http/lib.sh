@@ -95,6 +95,20 @@ http_warm_up() {
         wrk -t "$HTTP_THREADS" -c 32 -d 1s -s "$HTTP_DIR/book.lua" "${!url}" \
             -- "$side" "$1" "$2" "$HTTP_TOKENS" "$HTTP_THREADS" > /dev/null 2>&1 || true
     done
+    # (the next reset's TRUNCATE would deadlock with a booking still running)
+    http_wait_idle
+}
+
+# wrk stops with requests in flight: wait (10 s at most) until the servers'
+# sessions are idle
+http_wait_idle() {
+    local i
+    for i in $(seq 1 100); do
+        [ "$(mr_psql -At -c "SELECT count(*) FROM pg_stat_activity
+                               WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+                                 AND state <> 'idle'")" = 0 ] && break
+        sleep 0.1
+    done
 }
 
 http_stop() {
@@ -116,13 +130,6 @@ http_ticks() {
     done
     echo "$t"
 }
-# the cluster's processes: the postmaster and its children (the backends of
-# both servers' pools live as long as the servers)
-http_cluster_pids() {
-    local pm
-    pm=$(head -1 "$MR_DATA/postmaster.pid")
-    echo "$pm" $(pgrep -P "$pm")
-}
 
 http_wrk() {
     local side=$1 conns=$2 first=$3 stride=$4 url line threads rc=0 i
@@ -130,7 +137,7 @@ http_wrk() {
     url=HTTP_URL_$side; url=${!url}
     app_pid=HTTP_PID_$side; app_pid=${!app_pid}
     threads=$(( conns < HTTP_THREADS ? conns : HTTP_THREADS ))
-    app0=$(http_ticks "$app_pid"); pg0=$(http_ticks $(http_cluster_pids))
+    app0=$(http_ticks "$app_pid"); pg0=$(cluster_ticks)
     wrk -t "$threads" -c "$conns" -d "${SECS}s" --timeout 10s -s "$HTTP_DIR/book.lua" "$url" \
         -- "$side" "$first" "$stride" "$HTTP_TOKENS" "$threads" > "$out" 2>&1 || rc=$?
     line=$(grep '^MRBENCH ' "$out" || true)
@@ -144,17 +151,11 @@ http_wrk() {
     HTTP_RPS=$(echo "scale=1; $requests * 1000000 / $duration_us" | bc)
     HTTP_P99_MS=$(echo "scale=3; $p99_us / 1000" | bc)
     HTTP_P50_MS=$(echo "scale=3; $p50_us / 1000" | bc)
-    # wrk stops with requests in flight: wait until the servers' sessions are
-    # idle, so that the checks count every booking that will ever commit
-    for i in $(seq 1 100); do
-        [ "$(mr_psql -At -c "SELECT count(*) FROM pg_stat_activity
-                               WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
-                                 AND state <> 'idle'")" = 0 ] && break
-        sleep 0.1
-    done
+    # so that the checks count every booking that will ever commit
+    http_wait_idle
     # CPU per request of the server and of PostgreSQL: where a side's time
     # goes when the machine's two cores are the limit
-    app1=$(http_ticks "$app_pid"); pg1=$(http_ticks $(http_cluster_pids))
+    app1=$(http_ticks "$app_pid"); pg1=$(cluster_ticks)
     hz=$(getconf CLK_TCK)
     HTTP_CPU_APP_MS=$(echo "scale=3; ($app1 - $app0) * 1000 / $hz / $requests" | bc)
     HTTP_CPU_PG_MS=$(echo "scale=3; ($pg1 - $pg0) * 1000 / $hz / $requests" | bc)
