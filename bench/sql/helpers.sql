@@ -308,31 +308,18 @@ BEGIN
     BEGIN
         IF p_impl = 'c' THEN
             PERFORM medreserve_book(p_slot_id, 'Bench Patient');
-        ELSIF p_impl = 'floor' THEN
+        ELSIF p_impl IN ('floor', 'floor_locked') THEN
             -- the floor of a group booking: the slot's counter taken under
             -- its row lock while a seat is left, and the bare inserts fed by
             -- it (seat = the new count: no seat is ever given back here), in
-            -- one statement; a full slot is refused like the others
-            WITH s AS (
-                UPDATE medreserve.slots SET seats_confirmed = seats_confirmed + 1
-                 WHERE id = p_slot_id AND seats_confirmed + seats_held < capacity
-                RETURNING id, doctor_id, start_time, capacity, seats_confirmed AS seat),
-            b AS (
-                INSERT INTO medreserve.bookings (slot_id, patient_name, status, doctor_id, starts_at, ends_at)
-                SELECT id, 'Bench Patient', 'CONFIRMED', doctor_id, start_time,
-                       start_time + interval '15 minutes' FROM s
-                RETURNING id)
-            INSERT INTO medreserve.booking_slots (booking_id, slot_id, slot_capacity, seat)
-            SELECT b.id, s.id, s.capacity, s.seat FROM b, s;
-            IF NOT FOUND THEN
-                RAISE EXCEPTION 'slot % is full', p_slot_id USING ERRCODE = 'unique_violation';
-            END IF;
-        ELSIF p_impl = 'floor_locked' THEN
-            -- the same floor under medreserve's contract: the slot's row lock
+            -- one statement; a full slot is refused like the others.
+            -- floor_locked keeps medreserve's contract: the slot's row lock
             -- is taken first, so a booker that finds the slot full while a
             -- cancel is uncommitted waits for it (specs/iso_cancel_vs_book)
             -- instead of being refused by the UPDATE's snapshot
-            PERFORM FROM medreserve.slots WHERE id = p_slot_id FOR UPDATE;
+            IF p_impl = 'floor_locked' THEN
+                PERFORM FROM medreserve.slots WHERE id = p_slot_id FOR UPDATE;
+            END IF;
             WITH s AS (
                 UPDATE medreserve.slots SET seats_confirmed = seats_confirmed + 1
                  WHERE id = p_slot_id AND seats_confirmed + seats_held < capacity
