@@ -360,7 +360,13 @@ test('the front desk sees the new booking, its health and counters, and cancels 
   const sheet = row.locator('xpath=ancestor::div[contains(@class,"doctor-sheet")]');
   assert.match(await sheet.locator('h4').textContent(), /^Dr Ben Okafor/);
   assert.equal(await p.locator('#health-status').textContent(), 'ok');
-  assert.match(await p.locator('#counters').textContent(), /Bookings confirmed/);
+  const counters = await p.locator('#counters').textContent();
+  assert.match(counters, /Bookings confirmed/);
+  // 1.2's seats and visit figures are shown, as numbers that agree with each other
+  const seats = Number(counters.match(/Future seats(\d+)/)?.[1]);
+  const free = Number(counters.match(/Free future seats(\d+)/)?.[1]);
+  assert.ok(seats > 0 && free >= 0 && free < seats, `seats ${seats}, free ${free}`);
+  assert.match(counters, /Visited\d+/);
   await shoot(p, 'desk');
 
   // Cancel from the desk: the row says so, and so does the table.
