@@ -243,6 +243,45 @@ pgb() {
         "$script" "$clients" "$PGB_TPS" "$PGB_TPCPU"
 }
 
+# pgb_mixed CLIENTS SCRIPT... -- [pgbench options]: one pgbench run in which
+# every client picks one of the scripts at random for each transaction, so
+# all of them run side by side on the same cores at the same moments.  This
+# VM's cores drift by a third within a minute, which separate runs of each
+# variant, a minute apart, take for a difference between the variants; here
+# the drift is shared.  Sets PGB_TXNS (all scripts) and PGB_MIX (an array,
+# in the scripts' order): CLIENTS / latency average of that script's
+# transactions.  Only ratios of these mean something, and only with one
+# client, where they are the ratios of throughput: with more clients than
+# cores each latency also holds the wait for a core, about the same for
+# every script, which squeezes the ratios towards 1.  Fails like pgb.
+pgb_mixed() {
+    local clients=$1; shift
+    local scripts=() args=() jobs=$(( clients < 2 ? 1 : 2 )) rc=0 out=$MR_WORK/pgbench.out i lat
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do scripts+=("$1"); shift; done
+    [ $# -gt 0 ] && shift
+    for i in "${scripts[@]}"; do args+=(-f "$MR_WORK/scripts/$i.sql@1"); done
+    local pm; pm=$(head -1 "$MR_DATA/postmaster.pid")
+    local children; children=$(pgrep -c -P "$pm")
+    wait_quiet
+    mr_as_pg "$PGBIN/pgbench" -n -M prepared -c "$clients" -j "$jobs" -T "$SECS" "$@" \
+        "${args[@]}" bench > "$out" 2>&1 || rc=$?
+    for i in $(seq 1 50); do [ "$(pgrep -c -P "$pm")" -le "$children" ] && break; sleep 0.1; done
+    PGB_TXNS=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
+    PGB_MIX=()
+    # pgbench reports each script in order: "SQL script N: ...", then " - latency average = X ms"
+    while read -r lat; do
+        PGB_MIX+=("$(echo "scale=1; $clients * 1000 / $lat" | bc)")
+    done < <(sed -n 's/^ - latency average = \([0-9.]*\) ms$/\1/p' "$out")
+    if [ $rc -ne 0 ] || [ -z "$PGB_TXNS" ] || [ "${#PGB_MIX[@]}" -ne "${#scripts[@]}" ]; then
+        grep -m3 -E 'error|abort' "$out" | sed 's/^/#   /' || true
+        PGB_TXNS=0; PGB_MIX=()
+        return 1
+    fi
+    for i in "${!scripts[@]}"; do
+        printf '   %-28s %3d clients  %10.1f clients/latency (mixed)\n' "${scripts[$i]}" "$clients" "${PGB_MIX[$i]}"
+    done
+}
+
 # time_sql SQL...: runs the statements in one session, sets TIMED_MS (the
 # time of the last) and TIMED_RESULT (its first output line).
 time_sql() {

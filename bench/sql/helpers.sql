@@ -13,7 +13,11 @@
  *                         booking's slots, moves their seats to confirmed);
  *  bench.try_book         a wrapper for the contended case: pgbench (PG15)
  *                         aborts a client on its first error, so refusals are
- *                         caught here, counted, and the attempt goes on.
+ *                         caught here, counted, and the attempt goes on;
+ *  bench.floor_fn         the 1.2 floor's bare writes (book_floor_state.sql)
+ *                         behind a function boundary like medreserve_book()'s:
+ *                         SECURITY DEFINER with a fixed search_path, one
+ *                         statement run through SPI, the booking row returned.
  */
 SET client_min_messages = warning;
 CREATE SCHEMA bench;
@@ -351,6 +355,35 @@ END
 $$;
 
 -- Raw measurements of the run, one row per pgbench run or timed statement.
+/*
+ * Case 1, diagnostic: what a function costs around the floor's statement,
+ * whatever it does inside.  No checks, as in the floor; the doctor and span
+ * are constants, as in book_floor_state.sql.
+ */
+CREATE FUNCTION bench.floor_fn(p_slot_id integer, p_patient_name text)
+RETURNS medreserve.bookings
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    booking medreserve.bookings;
+BEGIN
+    WITH s AS (
+        UPDATE medreserve.slots SET seats_confirmed = seats_confirmed + 1 WHERE id = p_slot_id),
+    b AS (
+        INSERT INTO medreserve.bookings (slot_id, patient_name, status, doctor_id, starts_at, ends_at)
+        VALUES (p_slot_id, p_patient_name, 'CONFIRMED', 1, now() + interval '1 day',
+                now() + interval '1 day 15 minutes')
+        RETURNING *),
+    bs AS (
+        INSERT INTO medreserve.booking_slots (booking_id, slot_id)
+        SELECT b.id, p_slot_id FROM b)
+    SELECT * INTO STRICT booking FROM b;
+    RETURN booking;
+END
+$$;
+
 CREATE TABLE bench.results (
     case_name  text NOT NULL,
     clients    integer NOT NULL,
