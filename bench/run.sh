@@ -520,7 +520,8 @@ for c in $CLIENTS; do
                   "book|$c|medreserve|plpgsql|$t_plpgsql|ge" "book|$c|floor|protocol||ge"
                   "book|$c|floor_state|floor||ge")
     # the function boundary: the floor's statement inside a function
-    comparisons+=("book|$c|floor_fn|floor_state||ge" "book|$c|medreserve|floor_fn||ge")
+    comparisons+=("book|$c|floor_fn|floor_state||ge" "book|$c|medreserve|floor_fn||ge"
+                  "book|$c|floor_fn|protocol||ge")
     # one client, mixed in one run (pgb_mixed): diagnostics, the drift shared
     if [ "$c" = 1 ]; then
         comparisons+=("book_mixed|$c|medreserve|floor_state||ge"
