@@ -19,15 +19,26 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type_d.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "medreserve.h"
@@ -307,6 +318,67 @@ book_unused_slot(int32 slot_id, const BookingRequest *request)
 	return SPI_processed == 1;
 }
 
+/* An int4 column of a slot row read by slot_looks_unused() (never NULL). */
+static int32
+slot_int_column(TupleTableSlot *row, Oid relid, const char *name)
+{
+	AttrNumber	attnum = get_attnum(relid, name);
+	bool		isnull;
+	Datum		value;
+
+	if (attnum == InvalidAttrNumber)
+		elog(ERROR, "medreserve.slots has no column \"%s\"", name);
+	value = slot_getattr(row, attnum, &isnull);
+	return isnull ? -1 : DatumGetInt32(value);
+}
+
+/*
+ * Does the slot look like one the one-statement path can book: capacity 1,
+ * no seat confirmed or held, as this statement's snapshot sees it?  Only a
+ * hint for choosing the path, read by a probe of the primary key (no SPI
+ * statement): PLAN_BOOK_UNUSED_SLOT checks all of it again under the row
+ * lock, and the general path decides everything itself.  It spares a group
+ * session, or a slot already booked or held, a statement that could not
+ * book it (in a race for a slot, every refused attempt paid for one).
+ */
+static bool
+slot_looks_unused(int32 slot_id)
+{
+	Oid			nsp = get_namespace_oid("medreserve", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid("slots", nsp) : InvalidOid;
+	Oid			pkey;
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	TupleTableSlot *row;
+	ScanKeyData key;
+	bool		unused = false;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "table medreserve.slots is missing");
+	rel = table_open(relid, AccessShareLock);
+	pkey = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(pkey))
+		elog(ERROR, "table medreserve.slots has no primary key");
+	idx = index_open(pkey, AccessShareLock);
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(slot_id));
+	scan = index_beginscan(rel, idx,
+						   ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot(),
+						   1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	row = table_slot_create(rel, NULL);
+	if (index_getnext_slot(scan, ForwardScanDirection, row))
+		unused = slot_int_column(row, relid, "capacity") == 1 &&
+			slot_int_column(row, relid, "seats_confirmed") == 0 &&
+			slot_int_column(row, relid, "seats_held") == 0;
+	ExecDropSingleTupleTableSlot(row);
+	index_endscan(scan);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return unused;
+}
+
 /*
  * Lock the slots (ids sorted ascending and distinct) and insert the booking
  * and its booking_slots rows; SPI must be connected, and the new row is left
@@ -325,7 +397,7 @@ medreserve_insert_booking(const int32 *ids, int nslots, const BookingRequest *re
 	bool		must_settle;
 	SlotSpan	span;
 
-	if (nslots == 1 && book_unused_slot(ids[0], request))
+	if (nslots == 1 && slot_looks_unused(ids[0]) && book_unused_slot(ids[0], request))
 		return;
 
 	id_array = int4_array_datum(ids, nslots);

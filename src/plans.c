@@ -186,6 +186,9 @@ static const MedreserveStatement statements[NUM_MEDRESERVE_PLANS] = {
 		 * seat; the booking and its seat are inserted only if it matched.
 		 * No row back means nothing was written: the caller then takes the
 		 * general path (lock, explain a refusal, settle a lapsed hold).
+		 * The caller runs it only for a slot that its snapshot shows as
+		 * such (slot_looks_unused, booking.c): a slot already taken, or a
+		 * group session, goes to the general path at once.
 		 * Group sessions take the general path: their lowest free seat must
 		 * be read after the lock, and when this UPDATE has waited for a
 		 * booker and no longer matches, the bookers woken together would
