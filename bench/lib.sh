@@ -193,8 +193,6 @@ wait_quiet() {
     done
 }
 
-# pgb SCRIPT CLIENTS [pgbench options]: sets PGB_TPS and PGB_TXNS; fails
-# (after printing pgbench's last words) when a client aborted.
 # cluster_ticks: CPU time (clock ticks, user + system) the cluster has used
 # so far: the postmaster, its live children, and the children it has reaped
 # (the kernel adds their times to its cutime and cstime).
@@ -215,30 +213,47 @@ cluster_ticks() {
     echo "$t"
 }
 
-# pgb SCRIPT CLIENTS [pgbench options]: one pgbench run; sets PGB_TPS,
-# PGB_TXNS and PGB_TPCPU (transactions per second of the cluster's CPU
-# time, pgbench's own left out: steadier than tps on a VM whose cores swing,
-# and the same ratio as tps when the server's CPUs are the limit).
-pgb() {
-    local script=$1 clients=$2; shift 2
-    local jobs=$(( clients < 2 ? 1 : 2 )) rc=0 out=$MR_WORK/pgbench.out ticks0 ticks1 i
+# pgbench_run CLIENTS [pgbench options and -f scripts]: what pgb and
+# pgb_mixed share.  Waits for a quiet machine, runs pgbench into
+# $MR_WORK/pgbench.out and waits until its backends are reaped.  Sets
+# PGB_RC (pgbench's exit status), PGB_TXNS (transactions, empty if none
+# were reported) and PGB_TICKS (the cluster's CPU ticks over the run).
+pgbench_run() {
+    local clients=$1; shift
+    local jobs=$(( clients < 2 ? 1 : 2 )) out=$MR_WORK/pgbench.out ticks0 i
     local pm; pm=$(head -1 "$MR_DATA/postmaster.pid")
     local children; children=$(pgrep -c -P "$pm")
     wait_quiet
     ticks0=$(cluster_ticks)
+    PGB_RC=0
     mr_as_pg "$PGBIN/pgbench" -n -M prepared -c "$clients" -j "$jobs" -T "$SECS" "$@" \
-        -f "$MR_WORK/scripts/$script.sql" bench > "$out" 2>&1 || rc=$?
+        bench > "$out" 2>&1 || PGB_RC=$?
     # the run's backends end after pgbench: wait until they are reaped
     for i in $(seq 1 50); do [ "$(pgrep -c -P "$pm")" -le "$children" ] && break; sleep 0.1; done
-    ticks1=$(cluster_ticks)
-    PGB_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$out")
+    PGB_TICKS=$(( $(cluster_ticks) - ticks0 ))
     PGB_TXNS=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
-    if [ $rc -ne 0 ] || [ -z "$PGB_TPS" ] || [ -z "$PGB_TXNS" ]; then
-        grep -m3 -E 'error|abort' "$out" | sed 's/^/#   /' || true
+}
+
+# pgbench_failed: after a failed run, pgbench's last words, as TAP comments.
+pgbench_failed() {
+    grep -m3 -E 'error|abort' "$MR_WORK/pgbench.out" | sed 's/^/#   /' || true
+}
+
+# pgb SCRIPT CLIENTS [pgbench options]: one pgbench run; sets PGB_TPS,
+# PGB_TXNS and PGB_TPCPU (transactions per second of the cluster's CPU
+# time, pgbench's own left out: steadier than tps on a VM whose cores swing,
+# and the same ratio as tps when the server's CPUs are the limit); fails
+# (after printing pgbench's last words) when a client aborted.
+pgb() {
+    local script=$1 clients=$2; shift 2
+    pgbench_run "$clients" "$@" -f "$MR_WORK/scripts/$script.sql"
+    PGB_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$MR_WORK/pgbench.out")
+    if [ "$PGB_RC" -ne 0 ] || [ -z "$PGB_TPS" ] || [ -z "$PGB_TXNS" ]; then
+        pgbench_failed
         PGB_TPS=0; PGB_TXNS=0; PGB_TPCPU=0
         return 1
     fi
-    PGB_TPCPU=$(echo "scale=1; $PGB_TXNS * $(getconf CLK_TCK) / ($ticks1 - $ticks0 + 1)" | bc)
+    PGB_TPCPU=$(echo "scale=1; $PGB_TXNS * $(getconf CLK_TCK) / ($PGB_TICKS + 1)" | bc)
     printf '   %-28s %3d clients  %10.1f tps  %10.1f per CPU-second of the server\n' \
         "$script" "$clients" "$PGB_TPS" "$PGB_TPCPU"
 }
@@ -256,24 +271,18 @@ pgb() {
 # every script, which squeezes the ratios towards 1.  Fails like pgb.
 pgb_mixed() {
     local clients=$1; shift
-    local scripts=() args=() jobs=$(( clients < 2 ? 1 : 2 )) rc=0 out=$MR_WORK/pgbench.out i lat
+    local scripts=() files=() i lat
     while [ $# -gt 0 ] && [ "$1" != -- ]; do scripts+=("$1"); shift; done
     [ $# -gt 0 ] && shift
-    for i in "${scripts[@]}"; do args+=(-f "$MR_WORK/scripts/$i.sql@1"); done
-    local pm; pm=$(head -1 "$MR_DATA/postmaster.pid")
-    local children; children=$(pgrep -c -P "$pm")
-    wait_quiet
-    mr_as_pg "$PGBIN/pgbench" -n -M prepared -c "$clients" -j "$jobs" -T "$SECS" "$@" \
-        "${args[@]}" bench > "$out" 2>&1 || rc=$?
-    for i in $(seq 1 50); do [ "$(pgrep -c -P "$pm")" -le "$children" ] && break; sleep 0.1; done
-    PGB_TXNS=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
+    for i in "${scripts[@]}"; do files+=(-f "$MR_WORK/scripts/$i.sql@1"); done
+    pgbench_run "$clients" "$@" "${files[@]}"
     PGB_MIX=()
     # pgbench reports each script in order: "SQL script N: ...", then " - latency average = X ms"
     while read -r lat; do
         PGB_MIX+=("$(echo "scale=1; $clients * 1000 / $lat" | bc)")
-    done < <(sed -n 's/^ - latency average = \([0-9.]*\) ms$/\1/p' "$out")
-    if [ $rc -ne 0 ] || [ -z "$PGB_TXNS" ] || [ "${#PGB_MIX[@]}" -ne "${#scripts[@]}" ]; then
-        grep -m3 -E 'error|abort' "$out" | sed 's/^/#   /' || true
+    done < <(sed -n 's/^ - latency average = \([0-9.]*\) ms$/\1/p' "$MR_WORK/pgbench.out")
+    if [ "$PGB_RC" -ne 0 ] || [ -z "$PGB_TXNS" ] || [ "${#PGB_MIX[@]}" -ne "${#scripts[@]}" ]; then
+        pgbench_failed
         PGB_TXNS=0; PGB_MIX=()
         return 1
     fi

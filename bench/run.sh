@@ -135,8 +135,7 @@ for c in $CLIENTS; do
     # latency and squeezes the ratios towards 1 (measured: availability
     # 1.48x mixed against 2.81x run alone), so only one client is mixed.
     mixed="medreserve floor_fn floor_state floor protocol plpgsql"
-    for run in $(seq 1 "$RUNS"); do
-        [ "$c" = 1 ] || break
+    for run in $( [ "$c" != 1 ] || seq 1 "$RUNS"); do
         reset_bookings
         # shellcheck disable=SC2086
         if pgb_mixed "$c" $(printf 'book_%s ' $mixed) -- -D n=0 -D first="$FIRST" -D stride="$stride"; then

@@ -265,16 +265,16 @@ async function loadCounters() {
     // the stats row above is enough
   }
   const n = (v) => (v === null || v === undefined ? '–' : String(v));
+  // [label, key] pairs of the figures this server returns (newer ones may be missing)
+  const present = (pairs) => pairs.filter(([, key]) => key in s).map(([label, key]) => [label, n(s[key])]);
   put($('counters'),
     el('h3', {}, 'Now'),
     dl([
       ['Doctors', n(s.doctors)], ['Future slots', n(s.future_slots)], ['Free future slots', n(s.free_future_slots)],
       // seats (group sessions) and the appointment's life, where the server has them (1.2)
-      ...[['Future seats', 'future_seats'], ['Free future seats', 'free_future_seats']]
-        .filter(([, key]) => key in s).map(([label, key]) => [label, n(s[key])]),
+      ...present([['Future seats', 'future_seats'], ['Free future seats', 'free_future_seats']]),
       ['Holds', n(s.pending_bookings)], ['Confirmed', n(s.confirmed_bookings)],
-      ...[['Arrived', 'arrived_bookings'], ['Visited', 'fulfilled_bookings'], ['Did not come', 'no_show_bookings']]
-        .filter(([, key]) => key in s).map(([label, key]) => [label, n(s[key])]),
+      ...present([['Arrived', 'arrived_bookings'], ['Visited', 'fulfilled_bookings'], ['Did not come', 'no_show_bookings']]),
       ['Cancelled', n(s.cancelled_bookings)], ['Lapsed holds', n(s.failed_bookings)],
     ]),
     el('h3', {}, s.stats_reset ? `Since ${new Date(s.stats_reset).toLocaleString()}` : 'Since the server started'),
@@ -286,10 +286,9 @@ async function loadCounters() {
       ['Refused: not found', n(s.refused_not_found)], ['Refused: invalid input', n(s.refused_invalid_input)],
       ['Refused: state conflict', n(s.refused_state_conflict)],
       // counters of medreserve 1.2's appointment life, where the server has them
-      ...[['Check-ins', 'check_ins'], ['Visits done', 'fulfilled'], ['No-shows', 'no_shows'],
+      ...present([['Check-ins', 'check_ins'], ['Visits done', 'fulfilled'], ['No-shows', 'no_shows'],
         ['Reschedules', 'reschedules'], ['Late cancellations', 'late_cancellations'],
-        ['Refused: idempotency key reused', 'refused_key_reused'], ['Refused: over a limit', 'refused_over_limit']]
-        .filter(([, key]) => key in s).map(([label, key]) => [label, n(s[key])]),
+        ['Refused: idempotency key reused', 'refused_key_reused'], ['Refused: over a limit', 'refused_over_limit']]),
     ]) : el('p', {}, 'Counters need medreserve in shared_preload_libraries.'));
 }
 

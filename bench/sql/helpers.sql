@@ -354,7 +354,6 @@ BEGIN
 END
 $$;
 
--- Raw measurements of the run, one row per pgbench run or timed statement.
 /*
  * Case 1, diagnostic: what a function costs around the floor's statement,
  * whatever it does inside.  No checks, as in the floor; the doctor and span
@@ -384,6 +383,7 @@ BEGIN
 END
 $$;
 
+-- Raw measurements of the run, one row per pgbench run or timed statement.
 CREATE TABLE bench.results (
     case_name  text NOT NULL,
     clients    integer NOT NULL,
