@@ -10,6 +10,7 @@
 #   make sanitize-check pg_regress and isolation under ASan and UBSan
 #   bench/run.sh --smoke
 #   bench/growth.sh --smoke  the growth cases on tiny tables (about 25 s)
+#   bench/wrapper.sh --smoke availability's function shapes, checks only (about 15 s)
 # Prints one line per suite (each t/*.pl is one) and ends with exactly one
 # line "N passed, N failed".
 #
@@ -92,6 +93,7 @@ run_suite "sanitizers (address, undefined)" make -C "$copy" -s sanitize-check PG
 # The benchmark's smoke run: every case briefly, invariants only, no timings.
 run_suite "benchmark smoke run" bash "$copy/bench/run.sh" --smoke
 run_suite "growth benchmark smoke run" bash "$copy/bench/growth.sh" --smoke
+run_suite "availability wrapper smoke run" bash "$copy/bench/wrapper.sh" --smoke
 
 echo
 echo "# took $((SECONDS - started)) s"

@@ -1,0 +1,3 @@
+-- bench/wrapper.sh: one week of a random doctor through bench.av_invoker() (bench/sql/wrapper.sql).
+\set d random(:dmin, :dmax)
+SELECT * FROM bench.av_invoker(:d::integer, :from::timestamptz, :until::timestamptz);
