@@ -37,6 +37,7 @@ for v in inlined no_set invoker sql_definer; do
 done
 week=(-D dmin="$DMIN" -D dmax="$DMAX" -D from="$FROM_TS" -D until="$UNTIL_TS")
 q -c "CREATE TABLE bench.wrapper (run int, clients int, variant text, value float8)"
+scripts=(); for v in $variants; do scripts+=("available_$v"); done
 for run in $(seq 1 "$RUNS"); do
     for v in $(in_order "$run" $variants); do
         if pgb "available_$v" 8 "${week[@]}"; then
@@ -46,7 +47,6 @@ for run in $(seq 1 "$RUNS"); do
             check "$v, run $run: no client aborted" 1
         fi
     done
-    scripts=(); for v in $variants; do scripts+=("available_$v"); done
     if pgb_mixed 1 "${scripts[@]}" -- "${week[@]}"; then
         i=0
         for v in $variants; do q -c "INSERT INTO bench.wrapper VALUES ($run, 1, '$v', ${PGB_MIX[$i]})"; i=$((i + 1)); done
@@ -79,7 +79,6 @@ done
            GROUP BY w.clients, w.variant
            ORDER BY w.clients DESC, percentile_cont(0.5) WITHIN GROUP (ORDER BY w.value / d.value) DESC"
 } > "$OUT.new"
-mv "$OUT.new" "$OUT"
-[ "$(id -u)" -eq 0 ] && [ "$smoke" = 0 ] && chown --reference="$BENCH_DIR" "$OUT" 2>/dev/null || true
+bench_keep_analysis
 cat "$OUT"
 bench_finish
